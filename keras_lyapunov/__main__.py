@@ -1,0 +1,5 @@
+import sys
+
+from keras_lyapunov.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""Command line: ``python -m keras_lyapunov table --slope 0.01``.
+
+A thin layer over :mod:`keras_lyapunov.theory`; see ``--help``.
+"""
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+
+from keras_lyapunov import theory
+
+TABLE_COLUMNS = (
+    ("width", "layer width d (square d x d Dense kernels)"),
+    ("lambda_unit_normal", "I(d, a): Lyapunov exponent of N(0, 1) weights"),
+    ("mean_log_norm_normal", "c(d) = E log ||g|| for g ~ N(0, I_d)"),
+    ("lambda_he", "exponent of He init, N(0, 2 / ((1 + a^2) d))"),
+    ("lambda_orthogonal_he", "exponent of scaled orthogonal, gain sqrt(2 / (1 + a^2))"),
+    ("sigma_he", "He standard deviation sqrt(2 / ((1 + a^2) d))"),
+    ("sigma_crit", "LyapunovNormal standard deviation (exponent exactly 0)"),
+    ("eta_crit", "LyapunovOrthogonal gain (exponent exactly 0)"),
+    ("std_normal", "per-layer log-gain std s of LyapunovNormal (CLT constant)"),
+    ("std_orthogonal", "per-layer log-gain std s of LyapunovOrthogonal"),
+)
+
+
+def lyapunov_table(slope, widths=theory.PAPER_WIDTHS):
+    """The paper's Appendix D.3 table, plus the two CLT constants.
+
+    Args:
+        slope: leaky-ReLU negative slope (nonzero).
+        widths: sequence of square layer widths.
+
+    Returns:
+        A dict of column name -> NumPy array, columns as ``TABLE_COLUMNS``.
+
+    Example:
+        >>> table = lyapunov_table(0.1, widths=[10])
+        >>> round(float(table["sigma_crit"][0]), 7)
+        0.5142106
+    """
+    d = np.asarray(widths)
+    sigma_he = theory.he_scale(d, slope)
+    eta_he = theory.he_scale(d, slope, distribution="orthogonal")
+    values = {
+        "width": d,
+        "lambda_unit_normal": theory.lyapunov_exponent(d, slope, scale=1.0),
+        "mean_log_norm_normal": theory.gaussian_log_norm_mean(d),
+        "lambda_he": theory.lyapunov_exponent(d, slope, scale=sigma_he),
+        "lambda_orthogonal_he": theory.lyapunov_exponent(
+            d, slope, distribution="orthogonal", scale=eta_he
+        ),
+        "sigma_he": sigma_he,
+        "sigma_crit": theory.critical_scale(d, slope),
+        "eta_crit": theory.critical_scale(d, slope, distribution="orthogonal"),
+        "std_normal": theory.log_gain_std(d, slope),
+        "std_orthogonal": theory.log_gain_std(d, slope, distribution="orthogonal"),
+    }
+    return {name: np.atleast_1d(values[name]) for name, _ in TABLE_COLUMNS}
+
+
+def _format_rows(table, digits):
+    columns = [name for name, _ in TABLE_COLUMNS]
+    for i in range(len(table["width"])):
+        yield [str(int(table["width"][i]))] + [
+            f"{float(table[name][i]):.{digits}g}" for name in columns[1:]
+        ]
+
+
+def _print_table(table, fmt, digits, out):
+    header = [name for name, _ in TABLE_COLUMNS]
+    rows = list(_format_rows(table, digits))
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    else:
+        out.write("| " + " | ".join(header) + " |\n")
+        out.write("|" + "|".join("---:" for _ in header) + "|\n")
+        for row in rows:
+            out.write("| " + " | ".join(row) + " |\n")
+
+
+def _parse_widths(text):
+    try:
+        return [int(w) for w in text.split(",") if w.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--widths must be comma-separated integers >= 1, got {text!r}"
+        ) from error
+
+
+def _parse_slope(text):
+    try:
+        return theory.validate_slope(float(text), name="--slope")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_lyapunov",
+        description="Lyapunov initialization for Keras 3 (arXiv:2602.10949).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    columns_help = "\n".join(f"  {name:22s} {text}" for name, text in TABLE_COLUMNS)
+    table = commands.add_parser(
+        "table",
+        help="critical scales and exponents per width (the paper's Appendix D.3)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Print one row per width of a deep network of square Dense layers\n"
+            "followed by a leaky ReLU of negative slope a. Exponents are the\n"
+            "exact mean per-layer log-norm gain (log ||h_L|| ~ L * exponent).\n\n"
+            f"Columns:\n{columns_help}"
+        ),
+    )
+    table.add_argument(
+        "--slope", type=_parse_slope, required=True,
+        help="leaky-ReLU negative slope a (nonzero real)",
+    )
+    table.add_argument(
+        "--widths", type=_parse_widths, default=list(theory.PAPER_WIDTHS),
+        help="comma-separated widths (default: the paper's 35 widths)",
+    )
+    table.add_argument(
+        "--format", choices=("csv", "markdown"), default="csv",
+        help="output format (default: csv)",
+    )
+    table.add_argument(
+        "--digits", type=int, default=10,
+        help="significant digits per value (default: 10)",
+    )
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "table":
+        try:
+            table = lyapunov_table(args.slope, args.widths)
+        except ValueError as error:
+            parser.error(str(error))
+        _print_table(table, args.format, args.digits, sys.stdout)
+    return 0

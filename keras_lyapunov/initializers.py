@@ -1,0 +1,201 @@
+"""Lyapunov initializers for Keras 3: the exponent of each layer is exactly 0.
+
+``LyapunovNormal`` draws an untruncated Gaussian kernel with standard deviation
+``sigma_crit``; ``LyapunovOrthogonal`` draws a Haar orthogonal kernel times
+``eta_crit``. Both scales come from :mod:`keras_lyapunov.theory` and are exact
+for every Dense kernel shape ``(fan_in, units)`` followed by a leaky ReLU of
+the given slope (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4;
+THEORY.md section 3).
+
+Kernels of rank > 2 (convolutions). As ``keras.initializers.Orthogonal`` does,
+a kernel of shape ``(*spatial, in_channels, out_channels)`` is treated as the
+matrix ``(prod(shape[:-1]), shape[-1])``: the scale is the exact critical scale
+of the Dense map from one receptive-field patch to the output channels at one
+position. That is all it means. Overlapping patches share weights, so the
+i.i.d.-gain theory does not make a convolutional network's Lyapunov exponent
+zero, and this package does not claim it.
+
+Weights are drawn with ``keras.random`` and ``keras.ops`` on the backend's
+device; nothing passes through NumPy.
+"""
+
+import math
+import numbers
+import random as python_random
+
+import keras
+
+from keras_lyapunov import theory
+
+__all__ = ["LyapunovNormal", "LyapunovOrthogonal"]
+
+_HALF_PRECISION = ("float16", "bfloat16")
+
+
+def kernel_matrix_shape(shape):
+    """``(fan_in, units)`` of a kernel in Keras's matrix view.
+
+    Args:
+        shape: the kernel shape, rank >= 2, all dimensions >= 1.
+
+    Returns:
+        ``(prod(shape[:-1]), shape[-1])`` as Python ints.
+
+    Raises:
+        ValueError: for rank < 2, zero or non-integer dimensions.
+    """
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = ()
+    if len(dims) < 2 or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1
+        for d in dims
+    ):
+        raise ValueError(
+            "`shape` must be a kernel shape of rank >= 2 with every dimension "
+            "an integer >= 1, e.g. (fan_in, units) for Dense or "
+            f"(height, width, in_channels, out_channels) for Conv2D. "
+            f"Received: shape={shape!r}."
+        )
+    dims = tuple(int(d) for d in dims)
+    return math.prod(dims[:-1]), dims[-1]
+
+
+def _floating_dtype(dtype):
+    standardized = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+    if not keras.backend.is_float_dtype(standardized):
+        raise ValueError(
+            "`dtype` must be a floating-point dtype (float16, bfloat16, "
+            f"float32 or float64). Received: dtype={dtype!r}."
+        )
+    return standardized
+
+
+class _LyapunovInitializer(keras.initializers.Initializer):
+    """Shared slope and seed handling (Keras 3 seed semantics)."""
+
+    distribution = None
+
+    def __init__(self, slope=0.01, seed=None):
+        self.slope = theory.validate_slope(slope)
+        self._init_seed = seed
+        if seed is None:
+            # Like keras.initializers: a fixed seed per instance, so repeated
+            # calls agree, while clones (new instances) differ.
+            seed = python_random.randint(1, int(1e9))
+        elif isinstance(seed, dict):
+            seed = keras.saving.deserialize_keras_object(seed)
+        if isinstance(seed, bool) or not isinstance(
+            seed, (int, keras.random.SeedGenerator)
+        ):
+            raise ValueError(
+                "`seed` must be None, an integer or a "
+                f"keras.random.SeedGenerator. Received: seed={seed!r}."
+            )
+        self.seed = seed
+
+    def scale(self, shape):
+        """The critical scale used for a kernel of this shape.
+
+        Args:
+            shape: kernel shape, rank >= 2.
+
+        Returns:
+            ``sigma_crit`` or ``eta_crit`` for the matrix view
+            ``(prod(shape[:-1]), shape[-1])``.
+        """
+        return self._critical_scale(*kernel_matrix_shape(shape))
+
+    def _critical_scale(self, fan_in, units):
+        return theory.critical_scale(
+            units, self.slope, distribution=self.distribution, fan_in=fan_in
+        )
+
+    def get_config(self):
+        return {
+            "slope": self.slope,
+            "seed": keras.saving.serialize_keras_object(self._init_seed),
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_lyapunov")
+class LyapunovNormal(_LyapunovInitializer):
+    """Gaussian kernel whose Lyapunov exponent is exactly zero.
+
+    Entries are i.i.d. ``N(0, sigma_crit**2)``, untruncated (the theory needs
+    a true Gaussian; Keras's ``HeNormal`` is truncated). ``sigma_crit`` is
+    exact for the kernel shape ``(fan_in, units)`` and the leaky-ReLU slope
+    that follows the layer.
+
+    Args:
+        slope: negative slope of the leaky ReLU applied after the layer
+            (nonzero; 0.01 by default, as in the paper). Match it to your
+            activation: ``keras.layers.LeakyReLU`` defaults to 0.3 and
+            ``keras.activations.leaky_relu`` to 0.2.
+        seed: None, an int, or a ``keras.random.SeedGenerator``. An int or
+            None gives the same values on every call; a SeedGenerator gives
+            fresh values per call.
+
+    Returns (when called with ``shape, dtype``):
+        A backend tensor of that shape and floating dtype.
+
+    Example:
+        >>> layer = keras.layers.Dense(
+        ...     10, activation=keras.layers.LeakyReLU(negative_slope=0.01),
+        ...     kernel_initializer=LyapunovNormal(slope=0.01))
+
+    Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4.
+    """
+
+    distribution = "normal"
+
+    def __call__(self, shape, dtype=None):
+        dtype = _floating_dtype(dtype)
+        return keras.random.normal(
+            shape, mean=0.0, stddev=self.scale(shape), dtype=dtype, seed=self.seed
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_lyapunov")
+class LyapunovOrthogonal(_LyapunovInitializer):
+    """Orthogonal kernel whose Lyapunov exponent is exactly zero.
+
+    A Haar-distributed orthogonal matrix (QR of a Gaussian matrix with the
+    sign correction, exactly as ``keras.initializers.Orthogonal``) times
+    ``eta_crit``: orthonormal columns if ``fan_in >= units``, orthonormal rows
+    otherwise. ``eta_crit`` is exact for that shape and slope.
+
+    Args:
+        slope: negative slope of the leaky ReLU applied after the layer
+            (nonzero; 0.01 by default).
+        seed: None, an int, or a ``keras.random.SeedGenerator`` (Keras 3
+            seed semantics, as ``LyapunovNormal``).
+
+    Returns (when called with ``shape, dtype``):
+        A backend tensor of that shape and floating dtype.
+
+    Example:
+        >>> layer = keras.layers.Dense(
+        ...     10, kernel_initializer=LyapunovOrthogonal(slope=0.01))
+
+    Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4.
+    """
+
+    distribution = "orthogonal"
+
+    def __call__(self, shape, dtype=None):
+        dtype = _floating_dtype(dtype)
+        fan_in, units = kernel_matrix_shape(shape)
+        gain = self._critical_scale(fan_in, units)
+        # QR is not implemented for 16-bit floats on every backend.
+        work_dtype = "float32" if dtype in _HALF_PRECISION else dtype
+        a = keras.random.normal(
+            (max(fan_in, units), min(fan_in, units)), dtype=work_dtype, seed=self.seed
+        )
+        q, r = keras.ops.qr(a)
+        q = q * keras.ops.sign(keras.ops.diag(r))  # Haar measure (Mezzadri 2007)
+        if fan_in < units:
+            q = keras.ops.transpose(q)
+        kernel = gain * keras.ops.reshape(q, shape)
+        return kernel if work_dtype == dtype else keras.ops.cast(kernel, dtype)

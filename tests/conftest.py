@@ -1,0 +1,26 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _shared_dir():
+    for candidate in (REPO / "shared", REPO.parent / "shared"):
+        if (candidate / "reference").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def reference_dir():
+    """The paper's reference tables (../shared/reference beside the checkout)."""
+    shared = _shared_dir()
+    if shared is None:
+        pytest.skip("reference tables not found: ../shared/reference is absent")
+    return shared / "reference"

@@ -40,7 +40,7 @@ def lyapunov_table(slope, widths=theory.PAPER_WIDTHS):
         >>> round(float(table["sigma_crit"][0]), 7)
         0.5142106
     """
-    d = np.asarray(widths)
+    d = theory.validate_widths(widths, "widths")
     sigma_he = theory.he_scale(d, slope)
     eta_he = theory.he_scale(d, slope, distribution="orthogonal")
     values = {
@@ -84,7 +84,9 @@ def _print_table(table, fmt, digits, out):
 
 def _parse_widths(text):
     try:
-        return [int(w) for w in text.split(",") if w.strip()]
+        widths = [int(w) for w in text.split(",") if w.strip()]
+        theory.validate_widths(widths, "--widths")
+        return widths
     except ValueError as error:
         raise argparse.ArgumentTypeError(
             f"--widths must be comma-separated integers >= 1, got {text!r}"

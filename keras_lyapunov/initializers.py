@@ -22,6 +22,7 @@ device; nothing passes through NumPy.
 import math
 import numbers
 import random as python_random
+import warnings
 
 import keras
 
@@ -94,6 +95,24 @@ class _LyapunovInitializer(keras.initializers.Initializer):
                 f"keras.random.SeedGenerator. Received: seed={seed!r}."
             )
         self.seed = seed
+        self._fixed_seed_calls = 0
+
+    def _count_call(self):
+        """Warns once when a fixed-seed instance is reused (identical values)."""
+        if isinstance(self.seed, keras.random.SeedGenerator):
+            return
+        self._fixed_seed_calls += 1
+        if self._fixed_seed_calls == 2:
+            warnings.warn(
+                f"{type(self).__name__} with seed={self._init_seed!r} was called "
+                "again: an int or None seed returns the same values on every call "
+                "(Keras 3 semantics), so layers sharing this instance get "
+                "identical kernels and the i.i.d. theory behind Lyapunov "
+                "initialization does not hold. Use one instance per layer, or "
+                "seed=keras.random.SeedGenerator(...) for fresh values per call.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def scale(self, shape):
         """The critical scale used for a kernel of this shape.
@@ -152,6 +171,7 @@ class LyapunovNormal(_LyapunovInitializer):
 
     def __call__(self, shape, dtype=None):
         dtype = _floating_dtype(dtype)
+        self._count_call()
         return keras.random.normal(
             shape, mean=0.0, stddev=self.scale(shape), dtype=dtype, seed=self.seed
         )
@@ -187,6 +207,7 @@ class LyapunovOrthogonal(_LyapunovInitializer):
     def __call__(self, shape, dtype=None):
         dtype = _floating_dtype(dtype)
         fan_in, units = kernel_matrix_shape(shape)
+        self._count_call()
         gain = self._critical_scale(fan_in, units)
         # QR is not implemented for 16-bit floats on every backend.
         work_dtype = "float32" if dtype in _HALF_PRECISION else dtype

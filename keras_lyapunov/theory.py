@@ -59,6 +59,7 @@ __all__ = [
     "gaussian_log_norm_mean",
     "sphere_log_moments",
     "validate_slope",
+    "validate_widths",
 ]
 
 DISTRIBUTIONS = ("normal", "orthogonal")
@@ -141,8 +142,20 @@ def _validate_distribution(distribution):
     return distribution
 
 
-def _validate_widths(width, name):
-    """Returns `width` as an int64 array after checking 1 <= width <= 1e12."""
+def validate_widths(width, name="width"):
+    """Checks a width (or array of widths) and returns it as an int64 array.
+
+    Args:
+        width: integer, integral float, or array-like of them, each in
+            ``1 <= width <= 1e12`` (booleans rejected).
+        name: argument name used in error messages.
+
+    Returns:
+        An int64 NumPy array of the same shape.
+
+    Raises:
+        ValueError: naming the argument and the valid range.
+    """
     message = (
         f"`{name}` must be an integer (or an array of integers) with "
         f"1 <= {name} <= {MAX_WIDTH:.0e}. Received: {name}={width!r}."
@@ -292,7 +305,7 @@ def sphere_log_moments(width, slope):
         >>> mean, variance = sphere_log_moments(10, 0.01)
     """
     slope = validate_slope(slope)
-    widths = _validate_widths(width, "width")
+    widths = validate_widths(width, "width")
     mean, variance = _sphere_log_moments_array(widths, slope * slope)
     return _unwrap(mean), _unwrap(variance)
 
@@ -314,8 +327,8 @@ def _layer_log_gain_moments(width, slope, distribution, fan_in):
     """Mean at unit scale and variance of the per-layer log-gain (arrays)."""
     slope = validate_slope(slope)
     distribution = _validate_distribution(distribution)
-    m = _validate_widths(width, "width")
-    n = m if fan_in is None else _validate_widths(fan_in, "fan_in")
+    m = validate_widths(width, "width")
+    n = m if fan_in is None else validate_widths(fan_in, "fan_in")
     m, n = np.broadcast_arrays(m, n)
     mean_z, var_z = _sphere_log_moments_array(m, slope * slope)
     half_m = 0.5 * m
@@ -481,7 +494,7 @@ def he_scale(fan_in, slope, *, distribution="normal"):
     """
     slope = validate_slope(slope)
     distribution = _validate_distribution(distribution)
-    n = _validate_widths(fan_in, "fan_in")
+    n = validate_widths(fan_in, "fan_in")
     gain = math.sqrt(2.0 / (1.0 + slope * slope))
     if distribution == "orthogonal":
         return _unwrap(np.full(n.shape, gain))
@@ -501,5 +514,5 @@ def gaussian_log_norm_mean(width):
         >>> round(gaussian_log_norm_mean(10), 7)
         1.0996324
     """
-    m = _validate_widths(width, "width")
+    m = validate_widths(width, "width")
     return _unwrap(0.5 * (special.digamma(0.5 * m) + _LOG2))

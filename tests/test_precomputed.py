@@ -1,0 +1,67 @@
+"""The shipped table of common slopes agrees with the exact solver."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_lyapunov import theory
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_table_covers_the_common_slopes():
+    for slope in (0.01, 0.1, 0.2, 0.3):
+        assert slope in theory.PRECOMPUTED_SLOPES
+        assert slope * slope in theory._PRECOMPUTED
+
+
+def test_every_table_entry_matches_the_solver():
+    with np.load(theory._PRECOMPUTED_PATH) as data:
+        slopes, mean, variance = data["slopes"], data["mean"], data["variance"]
+    assert mean.shape == variance.shape == (len(slopes), mean.shape[1])
+    assert mean.shape[1] >= 1024
+    for i, slope in enumerate(slopes):
+        for width in range(1, mean.shape[1] + 1):
+            expected = theory._sphere_log_moments_by_quadrature(width, float(slope) ** 2)
+            assert abs(mean[i, width - 1] - expected[0]) <= 1e-13, (slope, width)
+            assert abs(variance[i, width - 1] - expected[1]) <= 1e-13, (slope, width)
+
+
+def test_table_is_reproducible_by_its_script(tmp_path):
+    # The script writes the same numbers the package ships.
+    code = (
+        "import sys; sys.path.insert(0, {repo!r}); sys.path.insert(0, {scripts!r});"
+        "import numpy as np, build_precomputed_table as b;"
+        "s, m, v = b.build(slopes=(0.01, 0.3), max_width=64);"
+        "np.savez({out!r}, slopes=s, mean=m, variance=v)"
+    ).format(repo=REPO, scripts=os.path.join(REPO, "scripts"),
+             out=str(tmp_path / "t.npz"))
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with np.load(tmp_path / "t.npz") as built, np.load(theory._PRECOMPUTED_PATH) as shipped:
+        for i, slope in enumerate(built["slopes"]):
+            j = list(shipped["slopes"]).index(slope)
+            np.testing.assert_array_equal(built["mean"][i], shipped["mean"][j, :64])
+            np.testing.assert_array_equal(built["variance"][i], shipped["variance"][j, :64])
+
+
+def test_common_slopes_integrate_nothing(monkeypatch):
+    def no_quadrature(*args):
+        raise AssertionError("the quadrature ran for a precomputed slope")
+
+    monkeypatch.setattr(theory, "_sphere_log_moments_by_quadrature", no_quadrature)
+    theory._sphere_log_moments_cached.cache_clear()
+    theory._cached_quantity.cache_clear()
+    try:
+        for slope in (0.01, -0.01, 0.1, 0.2, 0.3):
+            for distribution in theory.DISTRIBUTIONS:
+                theory.critical_scale(np.arange(1, 2049), slope, distribution=distribution,
+                                      fan_in=784)
+                theory.critical_scale(10, slope, distribution=distribution)
+        with pytest.raises(AssertionError, match="quadrature ran"):
+            theory.critical_scale(10, 0.0123)  # not precomputed: the solver runs
+    finally:
+        theory._sphere_log_moments_cached.cache_clear()
+        theory._cached_quantity.cache_clear()

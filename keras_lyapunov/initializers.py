@@ -19,6 +19,7 @@ Weights are drawn with ``keras.random`` and ``keras.ops`` on the backend's
 device; nothing passes through NumPy.
 """
 
+import functools
 import math
 import numbers
 import random as python_random
@@ -45,6 +46,15 @@ def kernel_matrix_shape(shape):
     Raises:
         ValueError: for rank < 2, zero or non-integer dimensions.
     """
+    if (  # fast path: the (fan_in, units) tuple of a Dense kernel
+        type(shape) is tuple
+        and len(shape) == 2
+        and type(shape[0]) is int  # `type is`, not isinstance: rejects bool
+        and type(shape[1]) is int
+        and shape[0] >= 1
+        and shape[1] >= 1
+    ):
+        return shape
     try:
         dims = tuple(shape)
     except TypeError:
@@ -63,6 +73,7 @@ def kernel_matrix_shape(shape):
     return math.prod(dims[:-1]), dims[-1]
 
 
+@functools.lru_cache(maxsize=64)
 def _floating_dtype(dtype):
     standardized = keras.backend.standardize_dtype(dtype or keras.config.floatx())
     if not keras.backend.is_float_dtype(standardized):
@@ -170,10 +181,10 @@ class LyapunovNormal(_LyapunovInitializer):
     distribution = "normal"
 
     def __call__(self, shape, dtype=None):
-        dtype = _floating_dtype(dtype)
+        _floating_dtype(dtype)  # validates; the argument passes on as given
         self._count_call()
         return keras.random.normal(
-            shape, mean=0.0, stddev=self.scale(shape), dtype=dtype, seed=self.seed
+            shape=shape, mean=0.0, stddev=self.scale(shape), seed=self.seed, dtype=dtype
         )
 
 

@@ -13,6 +13,7 @@ Importing the package registers the initializers with Keras's serialization
 
 from keras_lyapunov import theory
 from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
+from keras_lyapunov.sampling import SampledLyapunov, SelectionResult, sample_initialization
 from keras_lyapunov.theory import critical_scale, log_gain_std, lyapunov_exponent
 
 __version__ = "0.1.0"
@@ -20,8 +21,11 @@ __version__ = "0.1.0"
 __all__ = [
     "LyapunovNormal",
     "LyapunovOrthogonal",
+    "SampledLyapunov",
+    "SelectionResult",
     "critical_scale",
     "log_gain_std",
     "lyapunov_exponent",
+    "sample_initialization",
     "theory",
 ]

@@ -142,6 +142,27 @@ class _LyapunovInitializer(keras.initializers.Initializer):
             units, self.slope, distribution=self.distribution, fan_in=fan_in
         )
 
+    def draw_batch(self, count, shape, dtype=None):
+        """Draws ``count`` independent kernels of ``shape`` in one call.
+
+        Used by sampled selection to re-draw a whole stack of equal layers at
+        once (one batched QR instead of one per layer). The kernels are i.i.d.
+        with the law of ``self(shape, dtype)``.
+
+        Args:
+            count: number of kernels, an integer >= 1.
+            shape: kernel shape (rank >= 2).
+            dtype: floating dtype (default: ``keras.config.floatx()``).
+
+        Returns:
+            A backend tensor of shape ``(count, *shape)``.
+        """
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+            raise ValueError(f"`count` must be an integer >= 1. Received: count={count!r}.")
+        _floating_dtype(dtype)
+        self._count_call()
+        return self._draw((int(count),), shape, dtype)
+
     def get_config(self):
         return {
             "slope": self.slope,
@@ -187,6 +208,12 @@ class LyapunovNormal(_LyapunovInitializer):
             shape=shape, mean=0.0, stddev=self.scale(shape), seed=self.seed, dtype=dtype
         )
 
+    def _draw(self, batch_shape, shape, dtype):
+        return keras.random.normal(
+            shape=(*batch_shape, *shape), mean=0.0, stddev=self.scale(shape),
+            seed=self.seed, dtype=dtype,
+        )
+
 
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
 class LyapunovOrthogonal(_LyapunovInitializer):
@@ -216,18 +243,25 @@ class LyapunovOrthogonal(_LyapunovInitializer):
     distribution = "orthogonal"
 
     def __call__(self, shape, dtype=None):
+        _floating_dtype(dtype)
+        self._count_call()
+        return self._draw((), shape, dtype)
+
+    def _draw(self, batch_shape, shape, dtype):
         dtype = _floating_dtype(dtype)
         fan_in, units = kernel_matrix_shape(shape)
-        self._count_call()
         gain = self._critical_scale(fan_in, units)
         # QR is not implemented for 16-bit floats on every backend.
         work_dtype = "float32" if dtype in _HALF_PRECISION else dtype
         a = keras.random.normal(
-            (max(fan_in, units), min(fan_in, units)), dtype=work_dtype, seed=self.seed
+            (*batch_shape, max(fan_in, units), min(fan_in, units)),
+            dtype=work_dtype, seed=self.seed,
         )
         q, r = keras.ops.qr(a)
-        q = q * keras.ops.sign(keras.ops.diag(r))  # Haar measure (Mezzadri 2007)
+        # Haar measure (Mezzadri 2007): fix the signs by the diagonal of R.
+        signs = keras.ops.sign(keras.ops.diagonal(r, axis1=-2, axis2=-1))
+        q = q * (keras.ops.expand_dims(signs, -2) if batch_shape else signs)
         if fan_in < units:
-            q = keras.ops.transpose(q)
-        kernel = gain * keras.ops.reshape(q, shape)
+            q = keras.ops.swapaxes(q, -1, -2)
+        kernel = gain * keras.ops.reshape(q, (*batch_shape, *shape))
         return kernel if work_dtype == dtype else keras.ops.cast(kernel, dtype)

@@ -1,0 +1,437 @@
+"""sample_initialization and the SampledLyapunov callback."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, sampling
+from keras_lyapunov.sampling import SampledLyapunov, sample_initialization
+
+
+def stack(depth=12, width=8, slope=0.01, init_cls=LyapunovOrthogonal, head=None,
+          first_he=False, input_dim=8):
+    gen = keras.random.SeedGenerator(0)
+    layers = [keras.Input((input_dim,))]
+    for i in range(depth):
+        if i == 0 and first_he:
+            init = keras.initializers.HeNormal(seed=1)
+        else:
+            init = init_cls(slope=slope, seed=gen)
+        layers += [keras.layers.Dense(width, kernel_initializer=init, name=f"d{i}"),
+                   keras.layers.LeakyReLU(negative_slope=slope)]
+    if head is not None:
+        layers.append(keras.layers.Dense(3, activation=head, name="head",
+                                         kernel_initializer=init_cls(slope=slope, seed=gen)))
+    return keras.Sequential(layers)
+
+
+def weights(model):
+    return [keras.ops.convert_to_numpy(v) for v in model.weights]
+
+
+def probes(n=64, dim=8, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, dim)).astype("float32")
+
+
+def mean_log_gain(model, x):
+    y = keras.ops.convert_to_numpy(model(x)).reshape(len(x), -1)
+    return float(np.mean(np.log(np.linalg.norm(y, axis=1) / np.linalg.norm(x, axis=1))))
+
+
+# ------------------------------------------------------------------ selection
+
+
+def test_chooses_the_argmin_and_the_model_holds_it():
+    model, x = stack(), probes()
+    result = sample_initialization(model, x, k=8, seed=3)
+    assert result.selected and result.chosen == int(np.argmin(result.scores))
+    assert result.chosen_score == result.scores.min()
+    # The model now holds the chosen candidate: its score, recomputed here, matches.
+    np.testing.assert_allclose(mean_log_gain(model, x), result.log_gains[result.chosen],
+                               rtol=1e-5, atol=1e-5)
+    assert np.all(np.isfinite(result.scores)) and len(result.seeds) == 8
+    assert len(set(result.scores)) == 8  # candidates really differ
+    assert len(result.variables) == 12
+
+
+def test_candidates_depend_only_on_seed_and_index():
+    # Candidate i is a function of (seed, i): a shorter run reproduces a prefix.
+    full = sample_initialization(stack(), probes(), k=6, seed=11)
+    prefix = sample_initialization(stack(), probes(), k=3, seed=11)
+    np.testing.assert_array_equal(prefix.scores, full.scores[:3])
+    assert prefix.seeds == full.seeds[:3]
+    other = sample_initialization(stack(), probes(), k=3, seed=12)
+    assert not np.array_equal(other.scores, prefix.scores)
+
+
+def test_selection_improves_on_a_single_draw():
+    # With 16 candidates the chosen |mean log gain| is far below a typical draw's.
+    result = sample_initialization(stack(depth=30), probes(), k=16, seed=0)
+    assert result.chosen_score <= np.median(result.scores)
+    assert result.chosen_score < 0.5 * np.sqrt(30) * 0.4
+
+
+def test_target_norm_scores_log_mean_output_norm():
+    model, x = stack(), probes()
+    result = sample_initialization(model, x, k=6, seed=2, target_norm=3.0)
+    y = keras.ops.convert_to_numpy(model(x))
+    stat = math.log(np.mean(np.linalg.norm(y, axis=1)))
+    assert abs(stat - result.log_gains[result.chosen]) < 1e-5
+    np.testing.assert_allclose(result.scores, np.abs(result.log_gains - math.log(3.0)))
+    assert result.chosen == int(np.argmin(result.scores))
+
+
+def test_measures_before_a_saturating_head_and_restores_it():
+    model, x = stack(head="softmax"), probes()
+    result = sample_initialization(model, x, k=4, seed=0)
+    assert "softmax" in result.measured_at and "head" in result.measured_at
+    assert model.get_layer("head").activation is keras.activations.softmax
+    out = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    # The statistic is that of the logits, not of the probabilities.
+    logits = keras.Model(model.inputs, model.get_layer("head").output)
+    head = model.get_layer("head")
+    h = keras.Model(model.inputs, head.input)(x)
+    z = keras.ops.convert_to_numpy(keras.ops.matmul(h, head.kernel) + head.bias)
+    stat = np.mean(np.log(np.linalg.norm(z, axis=1) / np.linalg.norm(x, axis=1)))
+    assert abs(stat - result.log_gains[result.chosen]) < 1e-4
+    del logits
+
+
+def test_softmax_layer_head():
+    gen = keras.random.SeedGenerator(0)
+    model = keras.Sequential([keras.Input((8,)),
+                              keras.layers.Dense(8, kernel_initializer=LyapunovNormal(seed=gen)),
+                              keras.layers.Softmax(name="probabilities")])
+    result = sample_initialization(model, probes(), k=3, seed=0)
+    assert "probabilities" in result.measured_at
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(probes())).sum(axis=1), 1,
+                               rtol=1e-5)
+
+
+def test_default_probes_are_uniform_on_the_input_shape():
+    model = stack()
+    result = sample_initialization(model, k=3, seed=0)
+    assert result.selected
+    probes_drawn = keras.ops.convert_to_numpy(
+        sampling._probe_inputs(model, None, 1000, (0.0, 1.0), seed=0))
+    assert probes_drawn.shape == (1000, 8)
+    assert probes_drawn.min() >= 0 and probes_drawn.max() < 1
+    assert abs(probes_drawn.mean() - 0.5) < 4 * math.sqrt(1 / 12 / 8000)
+
+
+def test_probes_from_a_dataset_iterable():
+    x = probes(100)
+    batches = [(x[i:i + 30], np.zeros(len(x[i:i + 30]))) for i in range(0, 100, 30)]
+    a = sample_initialization(stack(), iter(batches), k=3, seed=5, num_probes=64)
+    b = sample_initialization(stack(), x[:64], k=3, seed=5)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
+
+def test_tf_data_dataset_probes():
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.data tensors feed the TensorFlow backend in this test")
+    x = probes(100)
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.zeros(100))).batch(32)
+    a = sample_initialization(stack(), dataset, k=3, seed=5, num_probes=64)
+    b = sample_initialization(stack(), x[:64], k=3, seed=5)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ which kernels
+
+
+def test_only_lyapunov_kernels_by_default_and_frozen_layers_untouched():
+    model = stack(first_he=True)
+    model.get_layer("d3").trainable = False
+    before = {layer.name: keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers
+              if isinstance(layer, keras.layers.Dense)}
+    result = sample_initialization(model, probes(), k=3, seed=0)
+    after = {layer.name: keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers
+             if isinstance(layer, keras.layers.Dense)}
+    np.testing.assert_array_equal(before["d0"], after["d0"])  # HeNormal: not Lyapunov
+    np.testing.assert_array_equal(before["d3"], after["d3"])  # trainable=False
+    assert not np.array_equal(before["d5"], after["d5"])
+    assert not any("d0/" in p or "d3/" in p for p in result.variables)
+    assert len(result.variables) == 10
+
+
+def test_layers_all_and_explicit_list():
+    model = stack(first_he=True)
+    before = keras.ops.convert_to_numpy(model.get_layer("d0").kernel)
+    result = sample_initialization(model, probes(), k=2, seed=0, layers="all")
+    assert len(result.variables) == 12
+    assert not np.array_equal(before, keras.ops.convert_to_numpy(model.get_layer("d0").kernel))
+    model = stack()
+    kept = keras.ops.convert_to_numpy(model.get_layer("d1").kernel)
+    result = sample_initialization(model, probes(), k=2, seed=0,
+                                   layers=["d2", model.get_layer("d4")])
+    assert len(result.variables) == 2
+    np.testing.assert_array_equal(kept, keras.ops.convert_to_numpy(model.get_layer("d1").kernel))
+    with pytest.raises(ValueError, match="layers"):
+        sample_initialization(model, probes(), k=2, layers=["nope"])
+
+
+def test_functional_and_subclassed_models():
+    gen = keras.random.SeedGenerator(0)
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(8, kernel_initializer="glorot_uniform")(inputs)
+    for _ in range(6):
+        h = keras.layers.LeakyReLU(0.01)(h)
+        h = keras.layers.Dense(8, kernel_initializer=LyapunovNormal(seed=gen))(h)
+    functional = keras.Model(inputs, keras.layers.Dense(2, activation="sigmoid")(h))
+    result = sample_initialization(functional, probes(), k=3, seed=0)
+    assert result.selected and "sigmoid" in result.measured_at
+
+    class Deep(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [keras.layers.Dense(8, kernel_initializer=LyapunovOrthogonal(seed=gen))
+                           for _ in range(6)]
+            self.act = keras.layers.LeakyReLU(0.01)
+
+        def call(self, x):
+            for block in self.blocks:
+                x = self.act(block(x))
+            return x
+
+    sub = Deep()
+    with pytest.raises(ValueError, match="`x` is required"):
+        sample_initialization(sub, k=2)
+    result = sample_initialization(sub, probes(), k=3, seed=0)
+    assert result.selected and len(result.variables) == 6
+    np.testing.assert_allclose(mean_log_gain(sub, probes()), result.log_gains[result.chosen],
+                               atol=1e-5)
+
+
+def test_no_lyapunov_layer_raises():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+    with pytest.raises(ValueError, match="No kernel to re-sample"):
+        sample_initialization(model, k=2)
+
+
+def test_no_weights_are_added():
+    model = stack()
+    count = len(model.weights)
+    sample_initialization(model, probes(), k=4, seed=0)
+    assert len(model.weights) == count
+
+
+# ------------------------------------------------------------------ safety
+
+
+def test_trained_model_is_left_untouched():
+    model, x = stack(), probes()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((len(x), 8)), epochs=1, batch_size=64, verbose=0)
+    before = weights(model)
+    with pytest.warns(UserWarning, match="already trained"):
+        result = sample_initialization(model, x, k=3, seed=0)
+    assert not result.selected and "already trained" in result.skipped
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_exception_restores_the_original_weights(monkeypatch):
+    model, x = stack(), probes()
+    before = weights(model)
+    calls = {"n": 0}
+    real = sampling._CandidateDrawer.assign
+
+    def failing(self, seed):
+        calls["n"] += 1
+        real(self, seed)  # the kernels hold candidate 2 when it fails
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(sampling._CandidateDrawer, "assign", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        sample_initialization(model, x, k=5, seed=0)
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+class NaNUnlessPositive(keras.layers.Layer):
+    """Passes x through when the watched kernel's [0, 0] entry is > 0, else NaN."""
+
+    def __init__(self, watched=None, always=False, **kwargs):
+        super().__init__(**kwargs)
+        self.watched, self.always = watched, always
+
+    def call(self, x):
+        if self.always:
+            return x * float("nan")
+        ok = keras.ops.cast(self.watched.kernel[0, 0] > 0, x.dtype)
+        return x / ok  # inf or nan where not ok
+
+
+def test_non_finite_candidates_are_discarded():
+    gen = keras.random.SeedGenerator(0)
+    dense = keras.layers.Dense(8, kernel_initializer=LyapunovNormal(seed=gen))
+    model = keras.Sequential([keras.Input((8,)), dense, NaNUnlessPositive(dense)])
+    result = sample_initialization(model, probes(), k=12, seed=0)
+    finite = np.isfinite(result.scores)
+    assert 0 < finite.sum() < 12  # some candidates discarded, some kept
+    assert np.all(np.isnan(result.log_gains[~finite]))
+    assert finite[result.chosen]
+    assert keras.ops.convert_to_numpy(dense.kernel)[0, 0] > 0
+
+
+def test_all_non_finite_keeps_original_weights():
+    gen = keras.random.SeedGenerator(0)
+    dense = keras.layers.Dense(8, kernel_initializer=LyapunovNormal(seed=gen))
+    model = keras.Sequential([keras.Input((8,)), dense, NaNUnlessPositive(always=True)])
+    before = weights(model)
+    with pytest.warns(UserWarning, match="non-finite"):
+        result = sample_initialization(model, probes(), k=4, seed=0)
+    assert not result.selected and result.chosen is None
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(k=0), "k"), (dict(k=2.5), "k"), (dict(k=True), "k"), (dict(k="3"), "k"),
+    (dict(num_probes=0), "num_probes"), (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"),
+    (dict(target_norm=0.0), "target_norm"), (dict(target_norm=float("inf")), "target_norm"),
+    (dict(layers="some"), "layers"), (dict(verbose=3), "verbose"),
+    (dict(probe_range=(1, 0)), "probe_range"),
+])
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sample_initialization(stack(), probes(), **kwargs)
+    if "k" in kwargs or "num_probes" in kwargs or "target_norm" in kwargs:
+        with pytest.raises(ValueError, match=name):
+            SampledLyapunov(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [
+    np.full((4, 8), np.nan, dtype="float32"),
+    np.array([[np.inf] * 8], dtype="float32"),
+    np.zeros((4, 5), dtype="float32"),
+    np.zeros((4, 8), dtype="float32"),
+    np.array(["a"] * 8),
+])
+def test_bad_probes_raise_naming_x(bad):
+    model = stack()
+    before = weights(model)
+    with pytest.raises(ValueError, match="`x`"):
+        sample_initialization(model, bad, k=2)
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ the callback
+
+
+def test_callback_on_the_papers_100_layer_model():
+    gen = keras.random.SeedGenerator(0)
+    layers = [keras.Input((784,)),
+              keras.layers.Dense(10, kernel_initializer=keras.initializers.Orthogonal(
+                  gain=math.sqrt(2 / (1 + 1e-4)), seed=1)),
+              keras.layers.LeakyReLU(0.01)]
+    for _ in range(98):
+        layers += [keras.layers.Dense(10, kernel_initializer=LyapunovOrthogonal(0.01, seed=gen)),
+                   keras.layers.LeakyReLU(0.01)]
+    layers.append(keras.layers.Dense(10, kernel_initializer=LyapunovOrthogonal(0.01, seed=gen)))
+    model = keras.Sequential(layers)
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(256, 784)).astype("float32"), rng.integers(0, 10, 256)
+    callback = SampledLyapunov(k=10, seed=0, verbose=0)
+    history = model.fit(x, y, epochs=2, batch_size=128, callbacks=[callback], verbose=0)
+    result = callback.result
+    assert result.selected and len(result.scores) == 10 and len(result.variables) == 99
+    assert result.chosen == int(np.argmin(result.scores))
+    assert all(np.isfinite(history.history["loss"]))
+
+
+def test_callback_keeps_a_trained_model_and_a_resumed_fit_untouched():
+    x, y = probes(), np.zeros((64, 8), "float32")
+    model = stack()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    original = weights(model)
+    callback = SampledLyapunov(k=3, seed=0, verbose=0)
+    with pytest.warns(UserWarning, match="initial_epoch=1"):
+        model.fit(x, y, epochs=2, initial_epoch=1, callbacks=[callback], verbose=0)
+    assert not callback.result.selected
+    for a, b in zip(original, weights(model)):  # lr=0: weights are what training started from
+        np.testing.assert_array_equal(a, b)
+    # A fresh fit selects; a second fit on the now-trained model does not re-sample.
+    model = stack()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    original = weights(model)
+    model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)
+    assert callback.result.selected
+    chosen = weights(model)
+    assert any(not np.array_equal(a, b) for a, b in zip(original, chosen))
+    with pytest.warns(UserWarning, match="already trained"):
+        model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)
+    for a, b in zip(chosen, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_and_summary(capsys):
+    sample_initialization(stack(), probes(), k=3, seed=0, verbose=1)
+    out = capsys.readouterr().out
+    assert "3/3" in out and "chose candidate" in out and "scores min" in out
+    sample_initialization(stack(), probes(), k=3, seed=0, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_callback_serialization():
+    callback = SampledLyapunov(k=7, seed=3, verbose=0, layers=["d1", "d2"], num_probes=32,
+                               target_norm=2.0)
+    config = keras.saving.serialize_keras_object(callback)
+    revived = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
+    assert isinstance(revived, SampledLyapunov)
+    assert revived.get_config() == callback.get_config()
+    assert revived.get_config()["layers"] == ["d1", "d2"]
+
+
+def test_same_seed_gives_bit_identical_weights_in_a_new_process(tmp_path):
+    script = textwrap.dedent("""
+        import sys, numpy as np, keras
+        sys.path.insert(0, {tests!r})
+        from test_sampling import stack, probes
+        from keras_lyapunov import sample_initialization
+        model = stack(depth=8)
+        sample_initialization(model, probes(), k=5, seed=123)
+        np.savez(sys.argv[1], *[keras.ops.convert_to_numpy(w) for w in model.weights])
+    """).format(tests=str(__import__("pathlib").Path(__file__).parent))
+    outputs = []
+    for name in ("a.npz", "b.npz"):
+        path = str(tmp_path / name)
+        done = subprocess.run([sys.executable, "-c", script, path], capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(np.load(path))
+    a, b = outputs
+    assert a.files == b.files
+    for key in a.files:
+        assert a[key].tobytes() == b[key].tobytes()
+
+
+def test_forward_is_traced_once_per_model_and_saving_still_works(monkeypatch, tmp_path):
+    traced = []
+    real = sampling._compiled_statistic
+    monkeypatch.setattr(sampling, "_compiled_statistic",
+                        lambda model, target: traced.append(model) or real(model, target))
+    model = stack(head="softmax")
+    sample_initialization(model, probes(), k=2, seed=0)
+    sample_initialization(model, probes(), k=3, seed=1)
+    assert len(traced) == 1
+    sample_initialization(stack(head="softmax"), probes(), k=2, seed=0)
+    assert len(traced) == 2  # a new model traces its own
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(probes())),
+                               keras.ops.convert_to_numpy(model(probes())), rtol=1e-6)

@@ -26,6 +26,7 @@ be restored exactly if anything goes wrong.
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import numbers
 import random as python_random
@@ -409,9 +410,16 @@ def _compiled_statistic(model, target_norm):
     if backend == "jax":
         import jax
 
+        # stateless_call hands its keywords to call() as they are, unlike
+        # __call__, which drops `training` when call() does not take it.
+        parameters = inspect.signature(model.call).parameters
+        takes_training = "training" in parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        kwargs = {"training": False} if takes_training else {}
+
         @jax.jit
         def stateless(trainable, non_trainable, x, log_norms):
-            outputs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            outputs, _ = model.stateless_call(trainable, non_trainable, x, **kwargs)
             return statistic(outputs, log_norms)
 
         return lambda x, log_norms: stateless(
@@ -553,7 +561,8 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
                 measured_at=measured_at, skipped="every candidate was non-finite")
             return result, None
         chosen = int(np.argmin(scores))  # first of equal minima
-        drawer.assign(seeds[chosen])  # re-materialize the winner from its seed
+        if chosen != k - 1:  # the variables still hold the last candidate drawn
+            drawer.assign(seeds[chosen])  # re-materialize the winner from its seed
     except BaseException:
         _restore(backup)
         raise

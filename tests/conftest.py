@@ -24,3 +24,19 @@ def reference_dir():
     if shared is None:
         pytest.skip("reference tables not found: ../shared/reference is absent")
     return shared / "reference"
+
+
+@pytest.fixture
+def no_quadrature(monkeypatch):
+    """Any run of the exact quadrature fails; solver caches are cleared around the test."""
+    from keras_lyapunov import theory
+
+    def fail(*args):
+        raise AssertionError("the quadrature ran")
+
+    monkeypatch.setattr(theory, "_sphere_log_moments_by_quadrature", fail)
+    theory._sphere_log_moments_cached.cache_clear()
+    theory._cached_quantity.cache_clear()
+    yield
+    theory._sphere_log_moments_cached.cache_clear()
+    theory._cached_quantity.cache_clear()

@@ -157,13 +157,7 @@ def test_he_initialization_drifts_by_minus_15_7():
     assert abs(gains.mean() - predicted) < 4 * std / math.sqrt(networks)
 
 
-def test_building_a_model_with_a_common_slope_integrates_nothing(monkeypatch):
-    def no_quadrature(*args):
-        raise AssertionError("integrated")
-
-    monkeypatch.setattr(theory, "_sphere_log_moments_by_quadrature", no_quadrature)
-    theory._sphere_log_moments_cached.cache_clear()
-    theory._cached_quantity.cache_clear()
+def test_building_a_model_with_a_common_slope_integrates_nothing(no_quadrature):
     model = keras.Sequential([
         keras.Input((784,)),
         keras.layers.Dense(64, kernel_initializer=LyapunovNormal(0.01)),
@@ -171,8 +165,6 @@ def test_building_a_model_with_a_common_slope_integrates_nothing(monkeypatch):
         keras.layers.Dense(10, kernel_initializer=LyapunovOrthogonal(0.3)),
     ])
     assert len(model.weights) == 4
-    theory._sphere_log_moments_cached.cache_clear()
-    theory._cached_quantity.cache_clear()
 
 
 # ---------------------------------------------------------------- seeds
@@ -296,3 +288,24 @@ def test_public_api():
     for name in ("LyapunovNormal", "LyapunovOrthogonal", "critical_scale", "log_gain_std",
                  "lyapunov_exponent"):
         assert hasattr(keras_lyapunov, name)
+
+
+def test_same_seed_same_weights_in_two_processes():
+    script = textwrap.dedent("""
+        import hashlib, keras
+        from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal
+        digest = hashlib.sha256()
+        for cls in (LyapunovNormal, LyapunovOrthogonal):
+            for shape in ((10, 10), (30, 7), (3, 3, 4, 8)):
+                value = cls(slope=0.1, seed=42)(shape)
+                digest.update(keras.ops.convert_to_numpy(value).tobytes())
+            batch = cls(slope=0.1, seed=7).draw_batch(5, (10, 10))
+            digest.update(keras.ops.convert_to_numpy(batch).tobytes())
+        print(digest.hexdigest())
+    """)
+    digests = set()
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        digests.add(out.stdout.strip().splitlines()[-1])
+    assert len(digests) == 1

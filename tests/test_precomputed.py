@@ -47,21 +47,11 @@ def test_table_is_reproducible_by_its_script(tmp_path):
             np.testing.assert_array_equal(built["variance"][i], shipped["variance"][j, :64])
 
 
-def test_common_slopes_integrate_nothing(monkeypatch):
-    def no_quadrature(*args):
-        raise AssertionError("the quadrature ran for a precomputed slope")
-
-    monkeypatch.setattr(theory, "_sphere_log_moments_by_quadrature", no_quadrature)
-    theory._sphere_log_moments_cached.cache_clear()
-    theory._cached_quantity.cache_clear()
-    try:
-        for slope in (0.01, -0.01, 0.1, 0.2, 0.3):
-            for distribution in theory.DISTRIBUTIONS:
-                theory.critical_scale(np.arange(1, 2049), slope, distribution=distribution,
-                                      fan_in=784)
-                theory.critical_scale(10, slope, distribution=distribution)
-        with pytest.raises(AssertionError, match="quadrature ran"):
-            theory.critical_scale(10, 0.0123)  # not precomputed: the solver runs
-    finally:
-        theory._sphere_log_moments_cached.cache_clear()
-        theory._cached_quantity.cache_clear()
+def test_common_slopes_integrate_nothing(no_quadrature):
+    for slope in (0.01, -0.01, 0.1, 0.2, 0.3):
+        for distribution in theory.DISTRIBUTIONS:
+            theory.critical_scale(np.arange(1, 2049), slope, distribution=distribution,
+                                  fan_in=784)
+            theory.critical_scale(10, slope, distribution=distribution)
+    with pytest.raises(AssertionError, match="quadrature ran"):
+        theory.critical_scale(10, 0.0123)  # not precomputed: the solver runs

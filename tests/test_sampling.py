@@ -435,3 +435,24 @@ def test_forward_is_traced_once_per_model_and_saving_still_works(monkeypatch, tm
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(probes())),
                                keras.ops.convert_to_numpy(model(probes())), rtol=1e-6)
+
+
+def test_selection_moves_no_weights_to_numpy(monkeypatch):
+    # Weights are drawn and assigned on the backend's device: the only values
+    # that cross to the host are scalars (scores, optimizer.iterations).
+    crossed = []
+    real = keras.ops.convert_to_numpy
+
+    def recording(x):
+        value = real(x)
+        crossed.append(np.size(value))
+        return value
+
+    monkeypatch.setattr(keras.ops, "convert_to_numpy", recording)
+    model = stack()
+    model.compile(optimizer="sgd", loss="mse")
+    result = sample_initialization(model, k=4, seed=0)  # default probes: no data crosses
+    assert result.selected
+    assert crossed and max(crossed) == 1, crossed
+    batch = LyapunovOrthogonal(seed=1).draw_batch(3, (8, 8))
+    assert keras.ops.is_tensor(batch) and tuple(batch.shape) == (3, 8, 8)

@@ -150,18 +150,16 @@ def _validate_layers(layers):
 
 
 def _validate_probe_range(probe_range):
+    message = (
+        "`probe_range` must be a pair (low, high) of finite numbers with "
+        f"low < high. Received: probe_range={probe_range!r}."
+    )
     try:
         low, high = (float(v) for v in probe_range)
     except (TypeError, ValueError) as error:
-        raise ValueError(
-            "`probe_range` must be a pair (low, high) of finite numbers with "
-            f"low < high. Received: probe_range={probe_range!r}."
-        ) from error
+        raise ValueError(message) from error
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(
-            "`probe_range` must be a pair (low, high) of finite numbers with "
-            f"low < high. Received: probe_range={probe_range!r}."
-        )
+        raise ValueError(message)
     return low, high
 
 
@@ -190,7 +188,11 @@ def _seeded(initializer):
 
 
 def _frozen(layer, model):
-    """A layer is frozen if it, or any layer containing it, is not trainable."""
+    """Whether the layer must not be touched.
+
+    Keras propagates ``trainable = False`` from a container to all its
+    sublayers, so the layer's own flag and the model's are enough.
+    """
     if not layer.trainable:
         return True
     return not model.trainable

@@ -86,3 +86,10 @@ def test_module_entry_point_prints_csv():
         capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == ",".join(COLUMNS)
     assert out.splitlines()[1].startswith("10,")
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    failures, tried = doctest.testmod(cli)
+    assert tried >= 1 and failures == 0

@@ -296,3 +296,10 @@ def test_cached_values_do_not_leak_to_bool_arguments():
 def test_integral_widths_given_as_floats_are_accepted():
     assert theory.critical_scale(10.0, 0.1) == theory.critical_scale(10, 0.1)
     assert theory.critical_scale(np.int32(10), 0.1) == theory.critical_scale(10, 0.1)
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    failures, tried = doctest.testmod(theory, optionflags=doctest.ELLIPSIS)
+    assert tried >= 5 and failures == 0

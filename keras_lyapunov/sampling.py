@@ -110,6 +110,12 @@ def _validate_positive_int(value, name):
     return int(value)
 
 
+def _validate_verbose(verbose):
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}.")
+    return int(verbose)
+
+
 def _validate_seed(seed):
     if seed is None:
         return python_random.randint(1, 2**31 - 1)
@@ -536,6 +542,7 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
     log_target = 0.0 if target_norm is None else math.log(target_norm)
 
     drawer = _CandidateDrawer(kernels)
+    variables = tuple(kernel.path for _, kernel, _ in kernels)
     seeds = tuple(_derive_seed(seed, 3, i) for i in range(k))
     scores = np.full(k, np.inf)
     log_gains = np.full(k, np.nan)
@@ -559,7 +566,7 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
                 "original weights are kept.", UserWarning, stacklevel=3)
             result = SelectionResult(
                 scores=scores, log_gains=log_gains, chosen=None, chosen_score=math.nan,
-                seed=seed, seeds=seeds, variables=tuple(v.path for _, v, _ in kernels),
+                seed=seed, seeds=seeds, variables=variables,
                 measured_at=measured_at, skipped="every candidate was non-finite")
             return result, None
         chosen = int(np.argmin(scores))  # first of equal minima
@@ -571,16 +578,10 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
     result = SelectionResult(
         scores=scores, log_gains=log_gains, chosen=chosen,
         chosen_score=float(scores[chosen]), seed=seed, seeds=seeds,
-        variables=tuple(v.path for _, v, _ in kernels), measured_at=measured_at)
+        variables=variables, measured_at=measured_at)
     if verbose:
         print(result.summary())
     return result, backup
-
-
-def _validate_verbose(verbose):
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}.")
-    return int(verbose)
 
 
 def sample_initialization(

@@ -95,13 +95,11 @@ def test_measures_before_a_saturating_head_and_restores_it():
     out = keras.ops.convert_to_numpy(model(x))
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
     # The statistic is that of the logits, not of the probabilities.
-    logits = keras.Model(model.inputs, model.get_layer("head").output)
     head = model.get_layer("head")
     h = keras.Model(model.inputs, head.input)(x)
     z = keras.ops.convert_to_numpy(keras.ops.matmul(h, head.kernel) + head.bias)
     stat = np.mean(np.log(np.linalg.norm(z, axis=1) / np.linalg.norm(x, axis=1)))
     assert abs(stat - result.log_gains[result.chosen]) < 1e-4
-    del logits
 
 
 def test_softmax_layer_head():

@@ -13,8 +13,16 @@ Importing the package registers the initializers with Keras's serialization
 
 from keras_lyapunov import theory
 from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
+from keras_lyapunov.diagnostics import (
+    SignalReport,
+    comparison_reports,
+    plot_signal,
+    signal_report,
+    standard_mlp,
+)
 from keras_lyapunov.sampling import SampledLyapunov, SelectionResult, sample_initialization
-from keras_lyapunov.theory import critical_scale, log_gain_std, lyapunov_exponent
+from keras_lyapunov.structure import check_slopes
+from keras_lyapunov.theory import critical_scale, log_gain_std, lyapunov_exponent, recommended_k
 
 __version__ = "0.1.0"
 
@@ -23,9 +31,16 @@ __all__ = [
     "LyapunovOrthogonal",
     "SampledLyapunov",
     "SelectionResult",
+    "SignalReport",
+    "check_slopes",
+    "comparison_reports",
     "critical_scale",
     "log_gain_std",
     "lyapunov_exponent",
+    "plot_signal",
+    "recommended_k",
     "sample_initialization",
+    "signal_report",
+    "standard_mlp",
     "theory",
 ]

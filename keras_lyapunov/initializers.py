@@ -265,3 +265,45 @@ class LyapunovOrthogonal(_LyapunovInitializer):
             q = keras.ops.swapaxes(q, -1, -2)
         kernel = gain * keras.ops.reshape(q, (*batch_shape, *shape))
         return kernel if work_dtype == dtype else keras.ops.cast(kernel, dtype)
+
+
+LYAPUNOV_INITIALIZERS = (LyapunovNormal, LyapunovOrthogonal)
+
+
+def _variance_scaling_std(initializer, shape):
+    fan_in, fan_out = shape
+    input_axes = getattr(initializer, "input_axes", None)
+    output_axes = getattr(initializer, "output_axes", None)
+    if input_axes is not None or output_axes is not None:
+        fan_in = math.prod(shape[a] for a in input_axes or (0,))
+        fan_out = math.prod(shape[a] for a in output_axes or (1,))
+    fan = {"fan_in": fan_in, "fan_out": fan_out,
+           "fan_avg": (fan_in + fan_out) / 2.0}[initializer.mode]
+    return math.sqrt(initializer.scale / max(1.0, fan))
+
+
+def kernel_law(initializer, shape):
+    """``(distribution, scale)`` of a 2-D kernel when the theory is exact for it.
+
+    Args:
+        initializer: a Keras initializer.
+        shape: the kernel shape ``(fan_in, units)``.
+
+    Returns:
+        ``("normal", std)`` for untruncated centred Gaussians (LyapunovNormal,
+        RandomNormal with mean 0, VarianceScaling with
+        ``distribution="untruncated_normal"``), ``("orthogonal", gain)`` for
+        LyapunovOrthogonal and Orthogonal, else None.
+    """
+    if isinstance(initializer, (LyapunovNormal, LyapunovOrthogonal)):
+        return initializer.distribution, float(initializer.scale(shape))
+    if type(initializer) is keras.initializers.RandomNormal and initializer.mean == 0:
+        return "normal", float(initializer.stddev)
+    if (
+        isinstance(initializer, keras.initializers.VarianceScaling)
+        and initializer.distribution == "untruncated_normal"
+    ):
+        return "normal", _variance_scaling_std(initializer, shape)
+    if type(initializer) is keras.initializers.Orthogonal:
+        return "orthogonal", float(initializer.gain)
+    return None

@@ -35,11 +35,11 @@ import warnings
 import keras
 import numpy as np
 
-from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
+from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
+from keras_lyapunov.structure import slope_mismatches
 
 __all__ = ["SampledLyapunov", "SelectionResult", "sample_initialization"]
 
-LYAPUNOV_INITIALIZERS = (LyapunovNormal, LyapunovOrthogonal)
 SATURATING_ACTIVATIONS = (
     "softmax", "log_softmax", "sigmoid", "hard_sigmoid", "tanh", "softsign",
     "hard_tanh", "sparse_sigmoid",
@@ -250,33 +250,62 @@ def _derive_seed(*entropy):
 
 
 class _CandidateDrawer:
-    """Draws a candidate's kernels from its seed, straight into the variables.
+    """Draws a candidate's kernels from its seed.
 
-    Kernels from Lyapunov initializers of the same class, slope, shape and dtype
-    are drawn in one batched call (one QR for a whole stack of orthogonal
-    kernels); other seeded initializers are re-seeded one kernel at a time.
+    Kernels of the same law, shape and dtype are drawn in one batched call: the
+    Lyapunov initializers by class and slope (one QR for a whole stack of
+    orthogonal kernels), untruncated centred Gaussians (RandomNormal,
+    VarianceScaling "untruncated_normal") by standard deviation. Other seeded
+    initializers are re-seeded one kernel at a time.
     """
 
     def __init__(self, kernels):
         self.groups = {}
         self.singles = []
-        for layer, kernel, initializer in kernels:
+        for _, kernel, initializer in kernels:
+            shape, dtype = tuple(kernel.shape), kernel.dtype
+            law = kernel_law(initializer, shape) if len(shape) == 2 else None
             if isinstance(initializer, LYAPUNOV_INITIALIZERS):
-                key = (type(initializer), initializer.slope, tuple(kernel.shape), kernel.dtype)
-                self.groups.setdefault(key, []).append(kernel)
+                key = (type(initializer), initializer.slope, shape, dtype)
+            elif law is not None and law[0] == "normal":
+                key = ("normal", law[1], shape, dtype)
             else:
                 self.singles.append((kernel, initializer))
+                continue
+            self.groups.setdefault(key, []).append(kernel)
 
-    def assign(self, candidate_seed):
-        for index, ((cls, slope, shape, dtype), kernels) in enumerate(self.groups.items()):
-            initializer = cls(slope=slope, seed=_derive_seed(candidate_seed, 0, index))
-            batch = initializer.draw_batch(len(kernels), shape, dtype=dtype)
-            for kernel, value in zip(kernels, keras.ops.unstack(batch)):
-                kernel.assign(value)
+    @staticmethod
+    def _draw_group(key, count, seed):
+        kind, parameter, shape, dtype = key
+        if kind == "normal":
+            return keras.random.normal((count, *shape), stddev=parameter, dtype=dtype, seed=seed)
+        return kind(slope=parameter, seed=seed).draw_batch(count, shape, dtype=dtype)
+
+    def draw(self, candidate_seed):
+        """One candidate: ``(batches, singles)``.
+
+        ``batches[g]`` stacks the new values of ``list(self.groups.values())[g]``
+        along axis 0; ``singles[i]`` is the new value of ``self.singles[i][0]``.
+        """
+        batches = [
+            self._draw_group(key, len(kernels),
+                             _derive_seed(candidate_seed, 2 if key[0] == "normal" else 0, index))
+            for index, (key, kernels) in enumerate(self.groups.items())
+        ]
+        singles = []
         for index, (kernel, initializer) in enumerate(self.singles):
             config = dict(initializer.get_config(), seed=_derive_seed(candidate_seed, 1, index))
             fresh = type(initializer).from_config(config)
-            kernel.assign(fresh(tuple(kernel.shape), dtype=kernel.dtype))
+            singles.append(fresh(tuple(kernel.shape), dtype=kernel.dtype))
+        return batches, singles
+
+    def assign(self, candidate_seed):
+        batches, singles = self.draw(candidate_seed)
+        for kernels, batch in zip(self.groups.values(), batches):
+            for kernel, value in zip(kernels, keras.ops.unstack(batch)):
+                kernel.assign(value)
+        for (kernel, _), value in zip(self.singles, singles):
+            kernel.assign(value)
 
 
 # --------------------------------------------------------------------------
@@ -470,15 +499,32 @@ def _cached_statistic(model, measured_at, target_norm):
     return cache[key]
 
 
+def log_norms(tensors):
+    """``log ||y_i||`` per sample of one tensor or of several joined, as float32.
+
+    Scaled by the largest entry first, so outputs far below float32's range of
+    squares (``||y|| < 1e-19``) keep a finite log; ``-inf`` only for ``y_i = 0``.
+    """
+    ops = keras.ops
+    flat = []
+    for y in keras.tree.flatten(tensors):
+        if y.dtype in ("float16", "bfloat16") or "int" in str(y.dtype):
+            y = ops.cast(y, "float32")
+        flat.append(ops.reshape(y, (ops.shape(y)[0], -1)))
+    flat = ops.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
+    largest = ops.max(ops.abs(flat), axis=1)
+    unit = ops.where(largest > 0, largest, ops.ones_like(largest))
+    result = ops.log(largest) + ops.log(ops.norm(flat / ops.expand_dims(unit, 1), axis=1))
+    return ops.cast(result, "float32")
+
+
 def _statistic(outputs, log_input_norms, target_norm):
     """The score's statistic as a backend scalar (see module docstring)."""
     ops = keras.ops
-    flat = [ops.reshape(ops.cast(y, "float32"), (ops.shape(y)[0], -1))
-            for y in keras.tree.flatten(outputs)]  # several outputs: one joint norm
-    norms = ops.norm(ops.concatenate(flat, axis=1) if len(flat) > 1 else flat[0], axis=1)
+    logs = log_norms(outputs)  # several outputs: one joint norm
     if target_norm is None:
-        return ops.mean(ops.log(norms) - log_input_norms)
-    return ops.log(ops.mean(norms))
+        return ops.mean(logs - log_input_norms)
+    return ops.logsumexp(logs) - math.log(ops.shape(logs)[0])  # log of the mean norm
 
 
 # --------------------------------------------------------------------------
@@ -528,6 +574,8 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
             raise ValueError("`x` is required to build an unbuilt model before sampling.")
         model(_take_probes(x, 1))
 
+    for message in slope_mismatches(model):
+        warnings.warn(message, UserWarning, stacklevel=3)
     kernels = _selected_kernels(model, layers)
     if not kernels:
         raise ValueError(
@@ -537,8 +585,7 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
         )
     probes = _probe_inputs(model, x, num_probes, probe_range, seed)
     ops = keras.ops
-    log_input_norms = ops.log(ops.norm(
-        ops.reshape(ops.cast(probes, "float32"), (ops.shape(probes)[0], -1)), axis=1))
+    log_input_norms = log_norms(probes)
     log_target = 0.0 if target_norm is None else math.log(target_norm)
 
     drawer = _CandidateDrawer(kernels)

@@ -93,3 +93,33 @@ def test_docstring_examples_hold():
 
     failures, tried = doctest.testmod(cli)
     assert tried >= 1 and failures == 0
+
+
+def test_report_prints_the_table_and_writes_the_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "signal.png"
+    assert cli.main(["report", "--width", "4", "--depth", "6", "--slope", "0.1", "--samples", "4",
+                 "--probes", "2", "--init", "lyapunov-orthogonal", "--plot", str(figure)]) == 0
+    out = capsys.readouterr().out
+    assert "6 x Dense(4) + LeakyReLU(0.1)" in out and "pred mean" in out
+    assert out.count("LyapunovOrthogonal") >= 6
+    for label in ("He (Gaussian)", "Lyapunov (Gaussian)", "Sampled Lyapunov (normal): k ="):
+        assert label in out
+    assert figure.stat().st_size > 10_000
+
+
+def test_report_defaults_to_kerass_dense_initializer(capsys):
+    assert cli.main(["report", "--width", "3", "--depth", "2", "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "GlorotUniform" in out and "estimated" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "--samples", "1"], ["report", "--width", "0"], ["report", "--depth", "x"],
+    ["report", "--slope", "0"], ["report", "--init", "uniform"],
+])
+def test_report_rejects_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "--" in capsys.readouterr().err

@@ -1,20 +1,62 @@
-"""Smoke tests: every example runs at tiny size."""
+"""Smoke tests: every example and the replication benchmark run at tiny size."""
 
 import os
 import subprocess
 import sys
 
+import pytest
+
+from test_experiments import idx_dir, write_idx  # noqa: F401 (fixture)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_example(name, *args):
-    out = subprocess.run([sys.executable, os.path.join(REPO, "examples", name), *args],
-                         capture_output=True, text=True, timeout=600)
+def run_script(*path_and_args):
+    path, *args = path_and_args
+    out = subprocess.run([sys.executable, os.path.join(REPO, path), *args],
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
 
 def test_quickstart():
-    out = run_example("quickstart.py", "--depth", "5", "--networks", "1")
+    out = run_script("examples/quickstart.py", "--depth", "5", "--networks", "1")
     for name in ("He (Gaussian)", "LyapunovNormal", "LyapunovOrthogonal"):
         assert name in out
+
+
+def test_polynomial(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    out = run_script("examples/polynomial.py", "--seeds", "1", "--steps", "3", "--hidden", "2",
+                     "--plot", str(plot))
+    for label in ("Glorot", "He", "Scaled orth", "Lyap Gauss", "Lyap Orth",
+                  "Sampled Lyap Gauss", "Sampled Lyap Orth"):
+        assert f"| {label} |" in out
+    assert "| method | step 3 | paper |" in out and plot.stat().st_size > 0
+
+
+def test_score():
+    out = run_script("examples/score.py", "--seeds", "1", "--steps", "3", "--hidden", "2",
+                     "--methods", "he,scaled-orthogonal,sampled-lyapunov-normal,"
+                     "sampled-lyapunov-orthogonal,lsuv")
+    assert "| Sampled Lyap Orth |" in out and "| LSUV |" in out
+
+
+def test_image_classification(idx_dir):  # noqa: F811
+    out = run_script("examples/image_classification.py", "--data-dir", str(idx_dir),
+                     "--epochs", "1", "--hidden", "1", "--train-size", "64")
+    for label in ("He", "Lyap Orth", "Sampled Lyap Orth"):
+        assert f"| {label} |" in out
+    assert "| method | epoch 1 | paper |" in out
+
+
+def test_replicate_quick(idx_dir, tmp_path):  # noqa: F811
+    result = tmp_path / "replication.md"
+    run_script("benchmarks/replicate.py", "--quick", "--seeds", "2", "--data-dir", str(idx_dir),
+               "--out", str(result))
+    text = result.read_text()
+    for heading in ("## Polynomial regression", "## Score of a 2-D Gaussian mixture",
+                    "## Image classification", "## The paper's claims, checked"):
+        assert heading in text
+    assert "| LSUV |" in text and "Command:" in text

@@ -303,3 +303,65 @@ def test_docstring_examples_hold():
 
     failures, tried = doctest.testmod(theory, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0
+
+
+# --------------------------------------------------------------------------
+# recommended_k (THEORY.md section 4)
+# --------------------------------------------------------------------------
+
+
+def _best_of_k_log_gains(trials, k, depth, width, slope, distribution, rng):
+    """|log gain| of the best of k simulated networks with real kernel matrices."""
+    scale = theory.critical_scale(width, slope, distribution=distribution)
+    h = rng.standard_normal((trials * k, width))
+    log_gain = np.zeros(trials * k)
+    for _ in range(depth):
+        a = rng.standard_normal((trials * k, width, width))
+        if distribution == "orthogonal":
+            q, r = np.linalg.qr(a)
+            a = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+        pre = np.einsum("bi,bij->bj", h, scale * a)
+        post = np.where(pre > 0, pre, slope * pre)
+        norms = np.linalg.norm(post, axis=1)
+        log_gain += np.log(norms) - np.log(np.linalg.norm(h, axis=1))
+        h = post / norms[:, None]
+    return np.min(np.abs(log_gain.reshape(trials, k)), axis=1)
+
+
+@pytest.mark.parametrize("distribution, depth", [("normal", 100), ("orthogonal", 50)])
+def test_recommended_k_against_simulation(distribution, depth):
+    width, slope, tolerance, probability = 10, 0.01, math.log(2.0), 0.9
+    k = theory.recommended_k(depth, width, slope, distribution=distribution,
+                             tolerance=tolerance, probability=probability)
+    spread = math.sqrt(depth) * theory.log_gain_std(width, slope, distribution=distribution)
+    hit = math.erf(tolerance / (math.sqrt(2) * spread))
+    assert 1 - (1 - hit) ** k >= probability > 1 - (1 - hit) ** (k - 1)  # smallest such k
+    trials = 2000
+    best = _best_of_k_log_gains(trials, k, depth, width, slope, distribution,
+                                np.random.default_rng(11))
+    achieved = np.mean(best <= tolerance)
+    predicted = 1 - (1 - hit) ** k
+    error = math.sqrt(predicted * (1 - predicted) / trials)
+    assert abs(achieved - predicted) <= 3 * error
+    assert achieved >= probability - 3 * error
+
+
+def test_recommended_k_grows_like_sqrt_depth():
+    ks = [theory.recommended_k(d, 10, 0.01) for d in (100, 400, 1600)]
+    assert ks == sorted(ks)
+    assert ks[2] / ks[0] == pytest.approx(4.0, rel=0.1)  # sqrt(16)
+    assert theory.recommended_k(100, 10, 0.01, tolerance=100.0) == 1
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"depth": 0}, "depth"), ({"depth": 2.5}, "depth"), ({"width": 0}, "width"),
+    ({"slope": 0.0}, "slope"), ({"tolerance": 0.0}, "tolerance"),
+    ({"tolerance": math.inf}, "tolerance"), ({"probability": 1.0}, "probability"),
+    ({"probability": 0.0}, "probability"), ({"distribution": "uniform"}, "distribution"),
+])
+def test_recommended_k_rejects_bad_arguments(kwargs, name):
+    arguments = dict(depth=10, width=10, slope=0.01)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        theory.recommended_k(arguments.pop("depth"), arguments.pop("width"),
+                             arguments.pop("slope"), **arguments)

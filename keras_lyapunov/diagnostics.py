@@ -1,0 +1,617 @@
+"""Signal-propagation diagnostics: predicted versus measured log-norm through depth.
+
+For Gaussian and orthogonal kernels the per-layer log-gains of a Dense /
+leaky-ReLU chain are exactly i.i.d. (THEORY.md section 2), so the whole depth
+profile is predictable: the mean and standard deviation of
+``log ||h_l|| - log ||x||`` after every layer, for any mix of widths and
+initializers. :func:`signal_report` computes it and measures the same over an
+ensemble of re-initializations; :func:`plot_signal` draws it like the paper's
+Figure 1 (Kogler, Schwarz, Kittle, arXiv:2602.10949).
+"""
+
+import dataclasses
+import math
+import warnings
+
+import keras
+import numpy as np
+
+from keras_lyapunov import theory
+from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal, kernel_law
+from keras_lyapunov.sampling import (
+    _CandidateDrawer,
+    _derive_seed,
+    _probe_inputs,
+    _seeded,
+    _selected_kernels,
+    _validate_positive_int,
+    _validate_seed,
+    log_norms,
+    DEFAULT_PROBE_RANGE,
+)
+from keras_lyapunov.structure import layer_chain, slope_mismatches
+
+__all__ = [
+    "LayerSignal",
+    "SignalReport",
+    "comparison_reports",
+    "he_normal",
+    "plot_signal",
+    "scaled_orthogonal",
+    "signal_report",
+    "standard_mlp",
+]
+
+EXACT = "exact"
+ESTIMATED = "estimated"
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSignal:
+    """One row of a :class:`SignalReport` (a Dense layer, or a layer not analysed).
+
+    Attributes:
+        name: layer name.
+        layer_type: layer class name.
+        kernel_shape: ``(fan_in, units)`` of a Dense kernel, else None.
+        initializer: kernel initializer class name ("" without a kernel).
+        scale: standard deviation of the kernel entries (Gaussian and estimated
+            laws) or the gain (orthogonal); None when unknown.
+        activation: the activation applied after the layer.
+        slope: its leaky-ReLU slope (1.0 for linear), None if not piecewise linear.
+        prediction: ``"exact"``, ``"estimated"`` (Monte Carlo over kernel draws),
+            or ``"none"``; see ``note`` for why.
+        gain_mean, gain_std: predicted mean and std of this layer's log-gain.
+        predicted_mean, predicted_std: predicted mean and std of
+            ``log ||h_l|| - log ||x||`` after this layer (None once a layer
+            before could not be predicted).
+        measured_mean, measured_std: the same measured on the probe inputs over
+            the ensemble of re-initializations (finite values only).
+        note: why a prediction is missing or qualified, else "".
+    """
+
+    name: str
+    layer_type: str
+    kernel_shape: tuple | None
+    initializer: str
+    scale: float | None
+    activation: str
+    slope: float | None
+    prediction: str
+    gain_mean: float | None
+    gain_std: float | None
+    predicted_mean: float | None
+    predicted_std: float | None
+    measured_mean: float
+    measured_std: float
+    note: str
+
+
+_TABLE_COLUMNS = (
+    ("layer", lambda r: r.name),
+    ("kernel", lambda r: "x".join(map(str, r.kernel_shape)) if r.kernel_shape else "-"),
+    ("initializer", lambda r: r.initializer or "-"),
+    ("scale", lambda r: r.scale),
+    ("activation", lambda r: r.activation),
+    ("prediction", lambda r: r.prediction),
+    ("gain mean", lambda r: r.gain_mean),
+    ("gain std", lambda r: r.gain_std),
+    ("pred mean", lambda r: r.predicted_mean),
+    ("pred std", lambda r: r.predicted_std),
+    ("meas mean", lambda r: r.measured_mean),
+    ("meas std", lambda r: r.measured_std),
+)
+
+
+def _cell(value, digits):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalReport:
+    """Predicted and measured log-norm through depth, one row per analysed layer.
+
+    Attributes:
+        rows: tuple of :class:`LayerSignal`, in model order.
+        samples: number of re-initializations measured.
+        num_probes: probe inputs per re-initialization.
+        seed: the seed the ensemble was drawn from.
+        log_norms: array ``(samples, num_probes, len(rows))`` of measured
+            ``log ||h_l(x)|| - log ||x||`` (``-inf`` where the signal died).
+        warnings: slope-check messages (see :func:`check_slopes`).
+    """
+
+    rows: tuple
+    samples: int
+    num_probes: int
+    seed: int
+    log_norms: np.ndarray = dataclasses.field(repr=False)
+    warnings: tuple = ()
+
+    def table(self, digits=3):
+        """The report as an aligned text table (``-`` marks "not available").
+
+        Args:
+            digits: decimals of the numeric columns.
+
+        Returns:
+            A string, one line per row, notes listed below the table.
+        """
+        header = [name for name, _ in _TABLE_COLUMNS]
+        body = [[_cell(get(row), digits) for _, get in _TABLE_COLUMNS] for row in self.rows]
+        widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+        lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths))
+                 for line in [header, *body]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(
+            f"log-norm relative to the input, after each layer; measured over {self.samples} "
+            f"re-initializations x {self.num_probes} probe inputs (seed {self.seed}).")
+        lines.extend(f"note [{row.name}]: {row.note}" for row in self.rows if row.note)
+        lines.extend(f"warning: {message}" for message in self.warnings)
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+    def as_dicts(self):
+        """The rows as a list of plain dicts (for pandas, JSON, CSV)."""
+        return [dataclasses.asdict(row) for row in self.rows]
+
+
+# --------------------------------------------------------------------------
+# The law of a kernel
+# --------------------------------------------------------------------------
+
+
+_ESTIMATE_DIRECTIONS = 32
+
+
+def _estimated_gain(initializer, shape, slope, draws, seed):
+    """Monte Carlo log-gain of a kernel law the theory does not cover exactly.
+
+    ``draws`` kernels from ``initializer`` (re-seeded), each applied to 32
+    inputs shaped like the signal inside a leaky-ReLU chain, ``rho(g)`` for
+    Gaussian ``g``. Returns (mean, std, entry std, standard error of the mean),
+    the error from the spread of the per-kernel means.
+    """
+    rng = np.random.default_rng(_derive_seed(seed, 6))
+    config = initializer.get_config()
+    per_kernel, gains, squares = [], [], []
+    for i in range(draws):
+        fresh = type(initializer).from_config(dict(config, seed=_derive_seed(seed, 7, i)))
+        kernel = np.asarray(keras.ops.convert_to_numpy(fresh(shape, dtype="float32")),
+                            dtype=np.float64)
+        inputs = rng.standard_normal((_ESTIMATE_DIRECTIONS, shape[0]))
+        inputs = np.where(inputs > 0, inputs, slope * inputs)
+        outputs = inputs @ kernel
+        outputs = np.where(outputs > 0, outputs, slope * outputs)
+        with np.errstate(divide="ignore"):
+            gain = np.log(np.linalg.norm(outputs, axis=1)) - np.log(
+                np.linalg.norm(inputs, axis=1))
+        gains.append(gain)
+        per_kernel.append(np.mean(gain))
+        squares.append(np.mean(kernel**2))
+    gains = np.concatenate(gains)
+    if not np.all(np.isfinite(gains)):
+        return None
+    error = float(np.std(per_kernel, ddof=1) / math.sqrt(draws))
+    return (float(np.mean(gains)), float(np.std(gains, ddof=1)),
+            math.sqrt(float(np.mean(squares))), error)
+
+
+# --------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------
+
+
+def _frozen_kernel(layer, model):
+    kernel = getattr(layer, "kernel", None)
+    return not (layer.trainable and model.trainable and kernel is not None and kernel.trainable)
+
+
+def _nonzero_bias(layer):
+    bias = getattr(layer, "bias", None)
+    return bias is not None and bool(np.any(keras.ops.convert_to_numpy(bias) != 0))
+
+
+def _predict_step(step, model, estimate_draws, seed, estimates):
+    """(prediction kind, gain mean, gain std, scale, note) for one chain step."""
+    layer = step.layer
+    if not isinstance(layer, keras.layers.Dense):
+        return "none", None, None, None, (
+            f"{type(layer).__name__} is not a Dense layer: the theory does not cover it.")
+    applied = step.activation
+    initializer = layer.kernel_initializer
+    shape = tuple(int(d) for d in layer.kernel.shape)
+    law = kernel_law(initializer, shape)
+    scale = law[1] if law else None
+    notes = []
+    if _nonzero_bias(layer):
+        notes.append("the bias is nonzero; predictions assume zero biases.")
+    if _frozen_kernel(layer, model):
+        return "none", None, None, scale, " ".join(
+            ["the kernel is frozen (trainable=False): measured with its current "
+             "values, not re-drawn or predicted.", *notes])
+    if applied.slope is None:
+        return "none", None, None, scale, " ".join(
+            [f"{applied.description} is not a leaky ReLU: no prediction.", *notes])
+    if applied.slope == 0.0:
+        return "none", None, None, scale, " ".join(
+            [f"{applied.description} has slope 0: each layer zeroes the signal with "
+             f"probability >= 2**-{shape[1]}, so the predicted exponent is -inf "
+             "(collapse in depth).", *notes])
+    if law is not None:
+        distribution, scale = law
+        mean = theory.lyapunov_exponent(shape[1], applied.slope, distribution=distribution,
+                                        scale=scale, fan_in=shape[0])
+        std = theory.log_gain_std(shape[1], applied.slope, distribution=distribution,
+                                  fan_in=shape[0])
+        return EXACT, mean, std, scale, " ".join(notes)
+    if not _seeded(initializer):
+        return "none", None, None, None, " ".join(
+            [f"{type(initializer).__name__} is not random: no prediction.", *notes])
+    config = dict(initializer.get_config())
+    config.pop("seed", None)
+    key = (type(initializer), repr(sorted(config.items())), shape, applied.slope)
+    if key not in estimates:
+        estimates[key] = _estimated_gain(
+            initializer, shape, applied.slope, estimate_draws, _derive_seed(seed, 8, len(estimates)))
+    estimate = estimates[key]
+    if estimate is None:
+        return "none", None, None, None, " ".join(
+            ["the Monte Carlo estimate met a zero output (log-gain -inf): no prediction.",
+             *notes])
+    mean, std, entry_std, error = estimate
+    return ESTIMATED, mean, std, entry_std, " ".join([
+        f"{type(initializer).__name__} is neither Gaussian nor orthogonal: Monte Carlo "
+        f"estimate over {estimate_draws} kernels, standard error {error:.1e} per layer.",
+        *notes])
+
+
+def _stateless_log_norms(extractor, drawer):
+    """Compiled forward of one re-drawn candidate -> log-norms, shape (probes, steps).
+
+    The drawn kernels enter as the drawer's batches and singles and are put in
+    place of the variables' values inside the compiled function (no assigns).
+    """
+    ops = keras.ops
+    position = {id(v): i for i, v in enumerate(extractor.trainable_variables)}
+    group_positions = [[position[id(k)] for k in kernels] for kernels in drawer.groups.values()]
+    single_positions = [position[id(kernel)] for kernel, _ in drawer.singles]
+
+    def candidate_log_norms(batches, singles, trainable, non_trainable, x, log_input_norms):
+        trainable = list(trainable)
+        for positions, batch in zip(group_positions, batches):
+            for j, p in enumerate(positions):
+                trainable[p] = batch[j]
+        for p, value in zip(single_positions, singles):
+            trainable[p] = value
+        outputs, _ = extractor.stateless_call(trainable, non_trainable, x, training=False)
+        columns = [log_norms(y) - log_input_norms for y in keras.tree.flatten(outputs)]
+        return ops.stack(columns, axis=1)
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(candidate_log_norms, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(candidate_log_norms)
+    if backend == "torch":
+        import torch
+
+        def forward(*args):
+            with torch.no_grad():
+                return candidate_log_norms(*args)
+
+        return forward
+    return candidate_log_norms
+
+
+def _measure(model, chain, probes, samples, seed):
+    """Measured log-norms, shape (samples, probes, steps), kernels re-drawn per sample."""
+    ops = keras.ops
+    extractor = keras.Model(chain.input, [step.output for step in chain.steps])
+    drawer = _CandidateDrawer(_selected_kernels(model, "all"))
+    trainable = [v.value for v in extractor.trainable_variables]
+    non_trainable = [v.value for v in extractor.non_trainable_variables]
+    log_input_norms = log_norms(probes)
+    forward = _stateless_log_norms(extractor, drawer)
+    measured = np.empty((samples, int(ops.shape(probes)[0]), len(chain.steps)))
+    for s in range(samples):
+        batches, singles = drawer.draw(_derive_seed(seed, 9, s))
+        measured[s] = ops.convert_to_numpy(forward(
+            batches, singles, trainable, non_trainable, probes, log_input_norms))
+    return measured
+
+
+def _finite_moments(values):
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return -math.inf, 0.0
+    std = float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0
+    return float(np.mean(finite)), std
+
+
+def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
+                  estimate_draws=1024, probe_range=DEFAULT_PROBE_RANGE, warn=True):
+    """Predicted and measured log-norm ``log ||h_l|| - log ||x||`` after every layer.
+
+    The model is read as a chain (Sequential, or a Functional model without
+    branches); norm-preserving layers (Flatten, Dropout, ...) are skipped and an
+    activation layer right after a Dense layer is counted with it. Each Dense
+    layer gets its exact predicted log-gain when its kernel is Gaussian
+    (LyapunovNormal, RandomNormal, untruncated VarianceScaling) or orthogonal
+    (LyapunovOrthogonal, Orthogonal), a Monte Carlo estimate (marked
+    "estimated") for other random initializers (Keras's truncated HeNormal,
+    GlorotUniform, ...), and none, with the reason, otherwise. Layers the theory
+    does not cover (BatchNormalization, Conv2D, ...) get a row marked "none";
+    the cumulative prediction stops there. The measurement re-draws every
+    trainable seeded kernel ``samples`` times and runs the model's own forward
+    pass (stateless: the model's weights are never touched).
+
+    The slope actually applied after each Lyapunov-initialized layer is
+    checked (:func:`keras_lyapunov.structure.check_slopes`) and mismatches warned about.
+
+    Args:
+        model: a built Sequential or Functional model with one input.
+        x: probe inputs (array, tensor, tf.data or iterable of batches); default:
+            uniform on ``probe_range`` over the model's input shape.
+        samples: number of re-initializations, an integer >= 2.
+        num_probes: probe inputs per re-initialization, an integer >= 1.
+        seed: None or an integer >= 0 (the ensemble and the probes).
+        estimate_draws: kernels drawn per Monte Carlo estimate (>= 2).
+        probe_range: ``(low, high)`` of the default uniform probes.
+        warn: issue slope-check warnings.
+
+    Returns:
+        A :class:`SignalReport`; ``print(report)`` shows the table.
+
+    Example:
+        >>> model = standard_mlp(width=10, depth=100, slope=0.01)
+        >>> print(signal_report(model, samples=200, seed=0))
+
+    Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thms 3.3-3.4 and
+    Figure 1; THEORY.md sections 2-4.
+    """
+    samples = _validate_positive_int(samples, "samples")
+    if samples < 2:
+        raise ValueError(f"`samples` must be an integer >= 2. Received: samples={samples}.")
+    num_probes = _validate_positive_int(num_probes, "num_probes")
+    estimate_draws = _validate_positive_int(estimate_draws, "estimate_draws")
+    if estimate_draws < 2:
+        raise ValueError("`estimate_draws` must be an integer >= 2. "
+                         f"Received: estimate_draws={estimate_draws}.")
+    seed = _validate_seed(seed)
+    if not model.built:
+        raise ValueError("`model` must be built (call it once or give it an Input).")
+    chain = layer_chain(model)
+    if not chain.steps:
+        raise ValueError("`model` has no layer that changes the norm: nothing to report.")
+    messages = tuple(slope_mismatches(model))
+    for message in messages if warn else ():
+        warnings.warn(message, UserWarning, stacklevel=2)
+    probes = _probe_inputs(model, x, num_probes, probe_range, seed)
+    measured = _measure(model, chain, probes, samples, seed)
+
+    rows, estimates = [], {}
+    cumulative_mean, cumulative_variance = 0.0, 0.0
+    for index, step in enumerate(chain.steps):
+        kind, gain_mean, gain_std, scale, note = _predict_step(
+            step, model, estimate_draws, seed, estimates)
+        if kind == "none" or cumulative_mean is None:
+            cumulative_mean = cumulative_variance = None
+        else:
+            cumulative_mean += gain_mean
+            cumulative_variance += gain_std**2
+        measured_mean, measured_std = _finite_moments(measured[:, :, index])
+        dead = int(np.sum(~np.isfinite(measured[:, 0, index])))
+        if dead:
+            note = (note + " " if note else "") + (
+                f"{dead} of {samples} networks output exactly zero here "
+                "(excluded from the measured moments).")
+        layer = step.layer
+        kernel = getattr(layer, "kernel", None)
+        initializer = getattr(layer, "kernel_initializer", None)
+        rows.append(LayerSignal(
+            name=layer.name,
+            layer_type=type(layer).__name__,
+            kernel_shape=tuple(int(d) for d in kernel.shape) if kernel is not None else None,
+            initializer=type(initializer).__name__ if initializer is not None else "",
+            scale=scale,
+            activation=step.activation.description,
+            slope=step.activation.slope,
+            prediction=kind,
+            gain_mean=gain_mean,
+            gain_std=gain_std,
+            predicted_mean=cumulative_mean,
+            predicted_std=None if cumulative_variance is None else math.sqrt(cumulative_variance),
+            measured_mean=measured_mean,
+            measured_std=measured_std,
+            note=note,
+        ))
+    return SignalReport(rows=tuple(rows), samples=samples, num_probes=num_probes, seed=seed,
+                        log_norms=measured, warnings=messages)
+
+
+# --------------------------------------------------------------------------
+# Comparisons and the plot
+# --------------------------------------------------------------------------
+
+def he_normal(slope, seed=None):
+    """The paper's He initializer: untruncated ``N(0, 2 / ((1 + slope**2) fan_in))``."""
+    return keras.initializers.VarianceScaling(
+        scale=2.0 / (1.0 + slope * slope), mode="fan_in", distribution="untruncated_normal",
+        seed=seed)
+
+
+def scaled_orthogonal(slope, seed=None):
+    """Orthogonal with the He gain ``sqrt(2 / (1 + slope**2))`` (the paper's baseline)."""
+    return keras.initializers.Orthogonal(gain=math.sqrt(2.0 / (1.0 + slope * slope)), seed=seed)
+
+
+# name -> (function slope -> a fresh initializer); shared by the CLI and the examples.
+INITIALIZERS = {
+    "glorot-uniform": lambda slope: keras.initializers.GlorotUniform(),
+    "keras-he-normal": lambda slope: keras.initializers.HeNormal(),
+    "he": he_normal,
+    "orthogonal": lambda slope: keras.initializers.Orthogonal(),
+    "scaled-orthogonal": scaled_orthogonal,
+    "lyapunov-normal": lambda slope: LyapunovNormal(slope=slope),
+    "lyapunov-orthogonal": lambda slope: LyapunovOrthogonal(slope=slope),
+}
+
+COMPARISONS = {
+    "He (Gaussian)": INITIALIZERS["he"],
+    "Lyapunov (Gaussian)": INITIALIZERS["lyapunov-normal"],
+    "Lyapunov (orthogonal)": INITIALIZERS["lyapunov-orthogonal"],
+}
+
+
+def standard_mlp(width, depth, slope, kernel_initializer=None):
+    """A bias-free chain of ``depth`` Dense(width) + LeakyReLU(slope) layers on ``width`` inputs.
+
+    Args:
+        width: layer width and input dimension, an integer >= 1.
+        depth: number of Dense layers, an integer >= 1.
+        slope: leaky-ReLU negative slope (nonzero).
+        kernel_initializer: a function ``slope -> initializer`` called once per
+            layer (each layer gets its own instance); default LyapunovNormal.
+
+    Returns:
+        A built ``keras.Sequential``.
+
+    Example:
+        >>> model = standard_mlp(10, 100, 0.01, lambda s: LyapunovOrthogonal(slope=s))
+    """
+    width = _validate_positive_int(width, "width")
+    depth = _validate_positive_int(depth, "depth")
+    slope = theory.validate_slope(slope)
+    make = kernel_initializer or (lambda s: LyapunovNormal(slope=s))
+    layers = [keras.Input((width,))]
+    for _ in range(depth):
+        layers += [keras.layers.Dense(width, use_bias=False, kernel_initializer=make(slope)),
+                   keras.layers.LeakyReLU(negative_slope=slope)]
+    return keras.Sequential(layers)
+
+
+def _with_initializer(model, make):
+    """A clone of a chain model whose Dense kernels come from ``make(slope)``."""
+    slopes = {step.layer.name: step.activation.slope for step in layer_chain(model).steps
+              if isinstance(step.layer, keras.layers.Dense)}
+
+    def clone(layer):
+        config = layer.get_config()
+        slope = slopes.get(layer.name)
+        if slope:  # a leaky ReLU or linear: the comparison is defined
+            config["kernel_initializer"] = keras.saving.serialize_keras_object(make(slope))
+        return type(layer).from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def _initializer_label(model):
+    names = {type(step.layer.kernel_initializer).__name__
+             for step in layer_chain(model).steps if isinstance(step.layer, keras.layers.Dense)}
+    return names.pop() if len(names) == 1 else "this model"
+
+
+def comparison_reports(model, x=None, *, samples=100, num_probes=16, seed=None, **kwargs):
+    """Reports for the model and for the same architecture with He and Lyapunov kernels.
+
+    Every Dense kernel is replaced by untruncated He (``std sqrt(2 / ((1 +
+    slope**2) fan_in))``), LyapunovNormal and LyapunovOrthogonal in turn, each
+    with the slope that follows the layer.
+
+    Args:
+        model, x, samples, num_probes, seed, **kwargs: as :func:`signal_report`.
+
+    Returns:
+        A dict label -> :class:`SignalReport`, the model's own first; a
+        comparison equal to the model's initializer is not repeated.
+    """
+    label = _initializer_label(model)
+    reports = {label: signal_report(model, x, samples=samples, num_probes=num_probes,
+                                    seed=seed, **kwargs)}
+    own_law = {"LyapunovNormal": "Lyapunov (Gaussian)",
+               "LyapunovOrthogonal": "Lyapunov (orthogonal)"}.get(label)
+    for name, make in COMPARISONS.items():
+        if name == own_law:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the clone's slopes are right by construction
+            reports[name] = signal_report(_with_initializer(model, make), x, samples=samples,
+                                          num_probes=num_probes, seed=seed, **kwargs)
+    return reports
+
+
+def plot_signal(reports, path=None, *, traces=20):
+    """Plots log-norm against depth: predicted mean +-1 std and measured traces.
+
+    One panel per report (shared y axis): the measured
+    ``log ||h_l|| - log ||x||`` of ``traces`` re-initialized networks (thin
+    lines, first probe input), the measured mean (dashed), and the predicted
+    mean with a +-1 standard-deviation band where the prediction exists.
+
+    Args:
+        reports: a :class:`SignalReport` or a dict label -> report (e.g. from
+            :func:`comparison_reports`).
+        path: if given, the figure is saved there (format from the suffix).
+        traces: measured networks drawn per panel.
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ImportError: without matplotlib (``pip install 'keras_lyapunov[plot]'``).
+
+    Example:
+        >>> plot_signal(comparison_reports(model, seed=0), "signal.png")
+
+    Reference: the paper's Figure 1 (arXiv:2602.10949).
+    """
+    try:
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError("plot_signal needs matplotlib: pip install "
+                          "'keras_lyapunov[plot]'") from error
+    if isinstance(reports, SignalReport):
+        reports = {"model": reports}
+    traces = _validate_positive_int(traces, "traces")
+    figure, axes = plt.subplots(1, len(reports), figsize=(3.6 * len(reports) + 0.8, 4.2),
+                                sharey=True, squeeze=False, layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, ((label, report), ax) in enumerate(zip(reports.items(), axes[0])):
+        color = colors[index % len(colors)]
+        depth = np.arange(len(report.rows) + 1)
+        for run in report.log_norms[:traces, 0, :]:
+            ax.plot(depth, np.concatenate([[0.0], run]), color=color, alpha=0.3, lw=0.6)
+        ax.plot(depth, [0.0] + [r.measured_mean for r in report.rows], color="black",
+                lw=1.2, ls="--", label=f"measured mean ({report.samples} networks)")
+        if report.rows[-1].predicted_mean is not None:
+            mean = np.array([0.0] + [r.predicted_mean for r in report.rows])
+            std = np.array([0.0] + [r.predicted_std for r in report.rows])
+            kind = ("estimated" if any(r.prediction == ESTIMATED for r in report.rows)
+                    else "exact")
+            ax.plot(depth, mean, color=color, lw=2.2, label=f"predicted mean ({kind})")
+            ax.fill_between(depth, mean - std, mean + std, color=color, alpha=0.2,
+                            label="predicted +-1 std")
+        ax.axhline(0.0, color="grey", lw=0.6)
+        ax.set_title(label, fontsize="medium")
+        ax.set_xlabel("layer l")
+        ax.legend(fontsize="x-small", loc="lower left")
+    axes[0, 0].set_ylabel("log ||h_l|| - log ||x||")
+    figure.suptitle("Signal through depth: prediction and measurement")
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure

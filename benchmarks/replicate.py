@@ -17,6 +17,7 @@ standard errors in the claimed direction.
 import argparse
 import datetime
 import functools
+import json
 import math
 import os
 import platform
@@ -71,7 +72,8 @@ def _mean_std(values):
     diverged = values.size - finite.size
     if finite.size == 0:
         return "diverged"
-    text = f"{np.mean(finite):.3g} ± {np.std(finite, ddof=1) if finite.size > 1 else 0:.2g}"
+    text = (f"{np.mean(finite):.3g} ± {np.std(finite, ddof=1) if finite.size > 1 else 0:.2g} "
+            f"(median {np.median(values):.3g})")
     return text + (f" ({diverged} diverged)" if diverged else "")
 
 
@@ -209,15 +211,19 @@ def main(argv=None):
         f"- Seeds per method: {settings.seeds}; learning rate per method chosen from "
         f"{', '.join(f'{lr:g}' for lr in settings.learning_rates)} on a validation set "
         f"({len(settings.grid_seeds)} grid seed(s), seeds disjoint from the test seeds).",
-        "- Cells: mean ± standard deviation over seeds. Claims: difference of means ± its "
-        "standard error; \"reproduced\" needs more than 2 standard errors.",
+        "- Cells: mean ± standard deviation over seeds, and the median (the paper's tables "
+        "report medians; a diverged run counts as +inf in the median). Claims: difference of "
+        "means and its standard error; \"reproduced\" needs more than 2 standard errors.",
+        "- Raw numbers per seed: `replication.json` beside this file.",
         "",
     ]
     claims = ["| claim | difference | SE | verdict |", "|---|---:|---:|---|"]
+    raw = {"command": command.strip()}
     if "polynomial" in parts:
         checkpoints, chosen, results = regression_experiment(
             polynomial, POLYNOMIAL_METHODS, settings.polynomial_steps,
             settings.polynomial_grid_steps, settings.hidden(40), settings, log)
+        raw["polynomial"] = _raw(checkpoints, chosen, results)
         lines += ["## Polynomial regression (paper Table 3)", "",
                   "p(x) = x^5 - 5x^3 + 4x on [-2, 2] (variance 3.69), width 2, "
                   f"{settings.hidden(40)} hidden layers plus input and output layers, slope 0.01, Adam, batch 64; test MSE. The "
@@ -240,6 +246,7 @@ def main(argv=None):
         checkpoints, chosen, results = regression_experiment(
             score, SCORE_METHODS, settings.score_steps, settings.score_grid_steps,
             settings.hidden(30), settings, log)
+        raw["score"] = _raw(checkpoints, chosen, results)
         lines += ["## Score of a 2-D Gaussian mixture", "",
                   "Three modes on a circle of radius 2, std 0.5; width 2, "
                   f"{settings.hidden(30)} hidden layers plus "
@@ -260,6 +267,7 @@ def main(argv=None):
         ]
     if "image" in parts:
         chosen, results = image_experiment(args.data_dir, settings, log)
+        raw["image"] = _raw(list(range(1, settings.image_epochs + 1)), chosen, results)
         epochs = [e for e in (1, 5, 15) if e <= settings.image_epochs]
         shown = {m: v[:, [e - 1 for e in epochs]] for m, v in results.items()}
         paper = {m: "/".join(str(a) for a, e in zip(acc, image_classification.PAPER_EPOCHS)
@@ -291,7 +299,19 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         handle.write("\n".join(lines))
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as handle:
+        json.dump(raw, handle, indent=1)
     log(f"written {args.out}")
+
+
+def _raw(checkpoints, chosen, results):
+    """JSON-ready: checkpoints, chosen learning rates, per-seed values (inf as null)."""
+    def clean(values):
+        return [[float(v) if math.isfinite(v) else None for v in row] for row in values]
+
+    return {"checkpoints": [int(c) for c in checkpoints],
+            "learning_rate": {m: lr for m, lr in chosen.items()},
+            "values": {m: clean(v) for m, v in results.items()}}
 
 
 def _machine():

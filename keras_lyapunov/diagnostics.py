@@ -150,7 +150,14 @@ class SignalReport:
         lines.append(
             f"log-norm relative to the input, after each layer; measured over {self.samples} "
             f"re-initializations x {self.num_probes} probe inputs (seed {self.seed}).")
-        lines.extend(f"note [{row.name}]: {row.note}" for row in self.rows if row.note)
+        named = {}
+        for row in self.rows:
+            if row.note:
+                named.setdefault(row.note, []).append(row.name)
+        for note, names in named.items():  # one line per distinct note
+            where = names[0] if len(names) == 1 else (
+                f"{names[0]} ... {names[-1]}, {len(names)} layers")
+            lines.append(f"note [{where}]: {note}")
         lines.extend(f"warning: {message}" for message in self.warnings)
         return "\n".join(lines)
 
@@ -577,10 +584,6 @@ def plot_signal(reports, path=None, *, traces=20):
     Reference: the paper's Figure 1 (arXiv:2602.10949).
     """
     try:
-        import matplotlib
-
-        if path is not None:
-            matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError("plot_signal needs matplotlib: pip install "

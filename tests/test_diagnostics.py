@@ -31,16 +31,20 @@ def assert_matches_ensemble(report, rows=None):
 
     One probe input per network, so the NETWORKS values are independent. The
     standard error of the mean is std/sqrt(N); of the standard deviation,
-    std/sqrt(2(N-1)) (Gaussian sums, which these are to the CLT's accuracy).
+    (std/2) sqrt((kurtosis - 1)/N), with the sample kurtosis: a single layer's
+    log-gain is skewed and heavy-tailed (kurtosis above the Gaussian 3), a
+    deep sum is nearly Gaussian.
     """
     for index in rows if rows is not None else range(len(report.rows)):
         row = report.rows[index]
         values = report.log_norms[:, 0, index]
         assert np.all(np.isfinite(values))
         n = values.size
+        centred = values - values.mean()
+        kurtosis = np.mean(centred**4) / np.mean(centred**2) ** 2
         assert abs(values.mean() - row.predicted_mean) <= 3 * row.predicted_std / math.sqrt(n)
-        assert abs(values.std(ddof=1) - row.predicted_std) <= 3 * row.predicted_std / math.sqrt(
-            2 * (n - 1))
+        assert abs(values.std(ddof=1) - row.predicted_std) <= (
+            3 * row.predicted_std / 2 * math.sqrt((kurtosis - 1) / n))
 
 
 @pytest.mark.parametrize("name", list(INITIALIZERS))
@@ -178,7 +182,7 @@ def test_comparison_reports_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     model = standard_mlp(6, 8, SLOPE, lambda s: LyapunovOrthogonal(slope=s))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the clones' slopes match by construction
+        warnings.simplefilter("error", UserWarning)  # the clones' slopes match by construction
         reports = comparison_reports(model, samples=6, num_probes=2, seed=0)
     assert list(reports) == ["LyapunovOrthogonal", "He (Gaussian)", "Lyapunov (Gaussian)"]
     he = reports["He (Gaussian)"].rows[-1]

@@ -71,7 +71,7 @@ def test_check_slopes_warns_on_keras_default_slopes():
 def test_check_slopes_silent_when_slopes_agree():
     model = dense_stack([keras.layers.LeakyReLU(negative_slope=0.01) for _ in range(3)])
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         assert check_slopes(model) == []
     assert check_slopes(model, warn=False) == []
 

@@ -1,6 +1,7 @@
 """Command line: ``python -m keras_lyapunov table --slope 0.01`` and ``report``.
 
-A thin layer over :mod:`keras_lyapunov.theory`; see ``--help``.
+A thin layer over :mod:`keras_lyapunov.theory` and
+:mod:`keras_lyapunov.diagnostics`; see ``--help``.
 """
 
 import argparse
@@ -9,7 +10,7 @@ import sys
 
 import numpy as np
 
-from keras_lyapunov import theory
+from keras_lyapunov import diagnostics, theory
 
 TABLE_COLUMNS = (
     ("width", "layer width d (square d x d Dense kernels)"),
@@ -153,9 +154,9 @@ def build_parser():
     report.add_argument("--slope", type=_parse_slope, default=0.01,
                         help="leaky-ReLU negative slope (default: 0.01)")
     report.add_argument(
-        "--init", choices=sorted(_diagnostics().INITIALIZERS), default="glorot-uniform",
+        "--init", choices=sorted(diagnostics.INITIALIZERS), default="glorot-uniform",
         help="kernel initializer of the model (default: glorot-uniform, Keras's Dense default)")
-    report.add_argument("--samples", type=_positive_int("--samples"), default=100,
+    report.add_argument("--samples", type=_positive_int("--samples", minimum=2), default=100,
                         help="re-initializations measured (default: 100)")
     report.add_argument("--probes", type=_positive_int("--probes"), default=16,
                         help="probe inputs, uniform on [0, 1) (default: 16)")
@@ -181,14 +182,7 @@ def _positive_int(name, minimum=1):
     return parse
 
 
-def _diagnostics():
-    from keras_lyapunov import diagnostics  # imports Keras: only for `report`
-
-    return diagnostics
-
-
 def _report(args, out):
-    diagnostics = _diagnostics()
     model = diagnostics.standard_mlp(args.width, args.depth, args.slope,
                                      diagnostics.INITIALIZERS[args.init])
     options = dict(samples=args.samples, num_probes=args.probes, seed=args.seed)
@@ -226,7 +220,5 @@ def main(argv=None):
             parser.error(str(error))
         _print_table(table, args.format, args.digits, sys.stdout)
     elif args.command == "report":
-        if args.samples < 2:
-            parser.error("--samples must be an integer >= 2")
         _report(args, sys.stdout)
     return 0

@@ -21,6 +21,7 @@ from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal, kern
 from keras_lyapunov.sampling import (
     _CandidateDrawer,
     _derive_seed,
+    _frozen,
     _probe_inputs,
     _seeded,
     _selected_kernels,
@@ -216,8 +217,7 @@ def _estimated_gain(initializer, shape, slope, draws, seed):
 
 
 def _frozen_kernel(layer, model):
-    kernel = getattr(layer, "kernel", None)
-    return not (layer.trainable and model.trainable and kernel is not None and kernel.trainable)
+    return _frozen(layer, model) or not layer.kernel.trainable
 
 
 def _nonzero_bias(layer):

@@ -56,29 +56,21 @@ class Method:
     lsuv: bool = False
 
 
-def _he(slope, seed):
-    return he_normal(slope, seed=seed)
-
-
-def _scaled_orthogonal(slope, seed):
-    return scaled_orthogonal(slope, seed=seed)
-
-
 METHODS = {
     "glorot": Method("Glorot", lambda s, seed: keras.initializers.GlorotUniform(seed=seed),
                      lambda s, seed: keras.initializers.GlorotUniform(seed=seed)),
-    "he": Method("He", _he, _he),
-    "scaled-orthogonal": Method("Scaled orth", _scaled_orthogonal, _scaled_orthogonal),
+    "he": Method("He", he_normal, he_normal),
+    "scaled-orthogonal": Method("Scaled orth", scaled_orthogonal, scaled_orthogonal),
     "lyapunov-normal": Method(
-        "Lyap Gauss", lambda s, seed: LyapunovNormal(slope=s, seed=seed), _he),
+        "Lyap Gauss", lambda s, seed: LyapunovNormal(slope=s, seed=seed), he_normal),
     "lyapunov-orthogonal": Method(
-        "Lyap Orth", lambda s, seed: LyapunovOrthogonal(slope=s, seed=seed), _scaled_orthogonal),
+        "Lyap Orth", lambda s, seed: LyapunovOrthogonal(slope=s, seed=seed), scaled_orthogonal),
     "sampled-lyapunov-normal": Method(
-        "Sampled Lyap Gauss", lambda s, seed: LyapunovNormal(slope=s, seed=seed), _he,
+        "Sampled Lyap Gauss", lambda s, seed: LyapunovNormal(slope=s, seed=seed), he_normal,
         sampled=True),
     "sampled-lyapunov-orthogonal": Method(
         "Sampled Lyap Orth", lambda s, seed: LyapunovOrthogonal(slope=s, seed=seed),
-        _scaled_orthogonal, sampled=True),
+        scaled_orthogonal, sampled=True),
     "lsuv": Method(
         "LSUV", lambda s, seed: keras.initializers.Orthogonal(seed=seed),
         lambda s, seed: keras.initializers.Orthogonal(seed=seed), lsuv=True),

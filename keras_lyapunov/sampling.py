@@ -524,7 +524,8 @@ def _statistic(outputs, log_input_norms, target_norm):
     logs = log_norms(outputs)  # several outputs: one joint norm
     if target_norm is None:
         return ops.mean(logs - log_input_norms)
-    return ops.logsumexp(logs) - math.log(ops.shape(logs)[0])  # log of the mean norm
+    largest = ops.max(logs)  # log of the mean norm, without overflow
+    return largest + ops.log(ops.mean(ops.exp(logs - largest)))
 
 
 # --------------------------------------------------------------------------

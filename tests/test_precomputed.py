@@ -30,8 +30,15 @@ def test_every_table_entry_matches_the_solver():
             assert abs(variance[i, width - 1] - expected[1]) <= 1e-13, (slope, width)
 
 
+# What the table promises: the quadrature's accuracy, 1e-13 (absolute, and relative for
+# entries above 1), as test_every_table_entry_matches_the_solver checks. A table rebuilt on
+# another CPU or with another NumPy/SciPy build differs from the shipped one in the last
+# bits (SIMD paths, library versions), so it is compared to that accuracy, never bit for bit.
+TABLE_ACCURACY = 1e-13
+
+
 def test_table_is_reproducible_by_its_script(tmp_path):
-    # The script writes the same numbers the package ships.
+    # The script writes the numbers the package ships, to the table's accuracy.
     code = (
         "import sys; sys.path.insert(0, {repo!r}); sys.path.insert(0, {scripts!r});"
         "import numpy as np, build_precomputed_table as b;"
@@ -43,8 +50,10 @@ def test_table_is_reproducible_by_its_script(tmp_path):
     with np.load(tmp_path / "t.npz") as built, np.load(theory._PRECOMPUTED_PATH) as shipped:
         for i, slope in enumerate(built["slopes"]):
             j = list(shipped["slopes"]).index(slope)
-            np.testing.assert_array_equal(built["mean"][i], shipped["mean"][j, :64])
-            np.testing.assert_array_equal(built["variance"][i], shipped["variance"][j, :64])
+            np.testing.assert_allclose(built["mean"][i], shipped["mean"][j, :64],
+                                       rtol=TABLE_ACCURACY, atol=TABLE_ACCURACY)
+            np.testing.assert_allclose(built["variance"][i], shipped["variance"][j, :64],
+                                       rtol=TABLE_ACCURACY, atol=TABLE_ACCURACY)
 
 
 def test_common_slopes_integrate_nothing(no_quadrature):

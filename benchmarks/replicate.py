@@ -8,7 +8,7 @@ extra baseline. Each claim of the paper is checked with the difference of means 
 its standard error; a claim is "reproduced" only if the difference is more than two
 standard errors in the claimed direction.
 
-    KERAS_BACKEND=jax python benchmarks/replicate.py \
+    KERAS_BACKEND=jax python -m benchmarks.replicate \
         --data-dir /usr/share/datasets/fashion-mnist          # about an hour on 2 CPU cores
 
 ``--quick`` shrinks everything to a smoke run (used by the tests).
@@ -24,24 +24,17 @@ import platform
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
-
-import _setup  # noqa: E402, F401  (before Keras: backend and logging)
+import experiments.environment  # noqa: F401  (before Keras: backend and logging)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import image_classification  # noqa: E402
-import polynomial  # noqa: E402
-import score  # noqa: E402
-from keras_lyapunov.experiments import (  # noqa: E402
-    METHODS,
-    load_image_data,
-    train_classifier,
-    train_regression,
-)
+from examples import image_classification, polynomial, score  # noqa: E402
+from experiments.data import load_image_data  # noqa: E402
+from experiments.methods import METHODS  # noqa: E402
+from experiments.training import train_classifier, train_regression  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)
 POLYNOMIAL_METHODS = (*polynomial.PAPER_METHODS, "lsuv")
 SCORE_METHODS = (*score.DEFAULT_METHODS, "lsuv")
@@ -199,7 +192,7 @@ def main(argv=None):
     def log(message):
         print(f"[{time.time() - started:7.0f}s] {message}", flush=True)
 
-    command = "KERAS_BACKEND=" + keras.backend.backend() + " python benchmarks/replicate.py " \
+    command = "KERAS_BACKEND=" + keras.backend.backend() + " python -m benchmarks.replicate " \
         + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Replication of the paper's experiments",

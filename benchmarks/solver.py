@@ -8,7 +8,7 @@ Goals (issue 2): cached call <= 5 us, cold call <= 1 ms for width <= 1e7,
 initializer time <= 1.05x Keras's.
 
 Usage:
-    KERAS_BACKEND=tensorflow python benchmarks/solver.py [--quick]
+    KERAS_BACKEND=tensorflow python -m benchmarks.solver [--quick]
 """
 
 import argparse

@@ -10,23 +10,23 @@ Data: keras.datasets (online) by default; offline, ``--data-dir`` reads the IDX
 gz files, e.g. Debian's dataset-fashion-mnist package:
 
     apt-get install -y dataset-fashion-mnist
-    python examples/image_classification.py --data-dir /usr/share/datasets/fashion-mnist
-    python examples/image_classification.py --dataset mnist --epochs 15 --seeds 3
+    python -m examples.image_classification --data-dir /usr/share/datasets/fashion-mnist
+    python -m examples.image_classification --dataset mnist --epochs 15 --seeds 3
 """
 
 
-import _setup  # noqa: F401  (before Keras: backend and logging)
+import experiments.environment  # noqa: F401  (before Keras: backend and logging)
 
 import numpy as np  # noqa: E402
 
-from keras_lyapunov.experiments import (  # noqa: E402
-    METHODS,
+from experiments.command_line import (  # noqa: E402
     example_parser,
-    load_image_data,
-    parse_example_arguments,
     median_table,
-    train_classifier,
+    parse_example_arguments,
 )
+from experiments.data import load_image_data  # noqa: E402
+from experiments.methods import METHODS  # noqa: E402
+from experiments.training import train_classifier  # noqa: E402
 
 # The paper's MNIST test accuracy (%) at epochs 1/5/15/50/200 (Table 2).
 PAPER_MNIST = {

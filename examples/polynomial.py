@@ -14,23 +14,23 @@ a network stuck at a constant has MSE about 3.7, the level of the paper's
 Glorot (3.34) and He (3.18) rows. Training inputs are fresh uniform samples
 each step (batch 64); the test MSE is taken on 1000 evenly spaced points.
 
-    python examples/polynomial.py                  # 5 seeds, 2000 steps, all methods
-    python examples/polynomial.py --steps 10000    # the paper's length
-    python examples/polynomial.py --plot loss.png  # loss curves (needs matplotlib)
+    python -m examples.polynomial                  # 5 seeds, 2000 steps, all methods
+    python -m examples.polynomial --steps 10000    # the paper's length
+    python -m examples.polynomial --plot loss.png  # loss curves (needs matplotlib)
 """
 
 
-import _setup  # noqa: F401  (before Keras: backend and logging)
+import experiments.environment  # noqa: F401  (before Keras: backend and logging)
 
 import numpy as np  # noqa: E402
 
-from keras_lyapunov.experiments import (  # noqa: E402
-    METHODS,
+from experiments.command_line import (  # noqa: E402
     example_parser,
     median_table,
     parse_example_arguments,
-    run_regression,
 )
+from experiments.methods import METHODS  # noqa: E402
+from experiments.training import run_regression  # noqa: E402
 
 PAPER_STEP_10000 = {
     "glorot": 3.34, "he": 3.18, "scaled-orthogonal": 0.60, "lyapunov-normal": 0.63,

@@ -4,7 +4,7 @@ Builds the same Dense/LeakyReLU(0.01) stack with three kernel initializers and
 prints the log output-norm gain log(||N(x)|| / ||x||) averaged over inputs and
 a few random networks, beside the exact prediction depth * lambda.
 
-    python examples/quickstart.py [--depth 100] [--networks 5]
+    python -m examples.quickstart [--depth 100] [--networks 5]
 """
 
 import argparse
@@ -16,15 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, theory  # noqa: E402
-
-
-def mlp(depth, width, slope, kernel_initializer):
-    layers = [keras.Input((width,))]
-    for _ in range(depth):
-        layers.append(keras.layers.Dense(width, kernel_initializer=kernel_initializer))
-        layers.append(keras.layers.LeakyReLU(negative_slope=slope))
-    return keras.Sequential(layers)
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, standard_mlp, theory  # noqa: E402
 
 
 def main(argv=None):
@@ -36,13 +28,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     d, a, depth = args.width, args.slope, args.depth
     sigma_he = theory.he_scale(d, a)
-    # One initializer serves every layer, so it takes a SeedGenerator: an int
-    # seed would give all layers the same kernel (Keras 3 seed semantics).
+    # Every layer's initializer shares one SeedGenerator per network: an int seed
+    # would give all layers the same kernel (Keras 3 seed semantics).
     methods = {
-        "He (Gaussian)": (lambda s: keras.initializers.RandomNormal(stddev=sigma_he, seed=s),
+        "He (Gaussian)": (lambda g: keras.initializers.RandomNormal(stddev=sigma_he, seed=g),
                           depth * theory.lyapunov_exponent(d, a, scale=sigma_he)),
-        "LyapunovNormal": (lambda s: LyapunovNormal(slope=a, seed=s), 0.0),
-        "LyapunovOrthogonal": (lambda s: LyapunovOrthogonal(slope=a, seed=s), 0.0),
+        "LyapunovNormal": (lambda g: LyapunovNormal(slope=a, seed=g), 0.0),
+        "LyapunovOrthogonal": (lambda g: LyapunovOrthogonal(slope=a, seed=g), 0.0),
     }
     x = np.random.default_rng(0).standard_normal((256, d)).astype("float32")
     print(f"depth {depth}, width {d}, slope {a}: log(||N(x)|| / ||x||), "
@@ -51,7 +43,9 @@ def main(argv=None):
     for name, (make, predicted) in methods.items():
         gains = []
         for seed in range(args.networks):
-            y = keras.ops.convert_to_numpy(mlp(depth, d, a, make(keras.random.SeedGenerator(seed)))(x))
+            generator = keras.random.SeedGenerator(seed)
+            model = standard_mlp(d, depth, a, lambda slope: make(generator))
+            y = keras.ops.convert_to_numpy(model(x))
             gains.append(np.mean(np.log(np.linalg.norm(y, axis=1) / np.linalg.norm(x, axis=1))))
         distribution = "orthogonal" if "Orthogonal" in name else "normal"
         spread = math.sqrt(depth) * theory.log_gain_std(d, a, distribution=distribution)

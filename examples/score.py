@@ -12,22 +12,22 @@ hidden Dense(2) layers, linear output Dense(2 -> 2), LeakyReLU(0.01)) is
 trained by regression onto it (explicit score matching, MSE) on fresh samples
 from p, with Adam. The test MSE is taken on 2000 fixed samples from p.
 
-    python examples/score.py                 # 5 seeds, 2000 steps
-    python examples/score.py --steps 10000
+    python -m examples.score                 # 5 seeds, 2000 steps
+    python -m examples.score --steps 10000
 """
 
 import math
 
-import _setup  # noqa: F401  (before Keras: backend and logging)
+import experiments.environment  # noqa: F401  (before Keras: backend and logging)
 
 import numpy as np  # noqa: E402
 
-from keras_lyapunov.experiments import (  # noqa: E402
+from experiments.command_line import (  # noqa: E402
     example_parser,
     median_table,
     parse_example_arguments,
-    run_regression,
 )
+from experiments.training import run_regression  # noqa: E402
 
 MEANS = 2.0 * np.array([[math.cos(t), math.sin(t)] for t in (0, 2 * math.pi / 3, 4 * math.pi / 3)])
 STD = 0.5

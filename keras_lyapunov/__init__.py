@@ -13,13 +13,8 @@ Importing the package registers the initializers with Keras's serialization
 
 from keras_lyapunov import theory
 from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
-from keras_lyapunov.diagnostics import (
-    SignalReport,
-    comparison_reports,
-    plot_signal,
-    signal_report,
-    standard_mlp,
-)
+from keras_lyapunov.diagnostics import SignalReport, comparison_reports, plot_signal, signal_report
+from keras_lyapunov.networks import standard_mlp
 from keras_lyapunov.sampling import SampledLyapunov, SelectionResult, sample_initialization
 from keras_lyapunov.structure import check_slopes
 from keras_lyapunov.theory import critical_scale, log_gain_std, lyapunov_exponent, recommended_k

@@ -11,6 +11,8 @@ import sys
 import numpy as np
 
 from keras_lyapunov import diagnostics, theory
+from keras_lyapunov.baselines import INITIALIZERS
+from keras_lyapunov.networks import standard_mlp
 
 TABLE_COLUMNS = (
     ("width", "layer width d (square d x d Dense kernels)"),
@@ -154,7 +156,7 @@ def build_parser():
     report.add_argument("--slope", type=_parse_slope, default=0.01,
                         help="leaky-ReLU negative slope (default: 0.01)")
     report.add_argument(
-        "--init", choices=sorted(diagnostics.INITIALIZERS), default="glorot-uniform",
+        "--init", choices=sorted(INITIALIZERS), default="glorot-uniform",
         help="kernel initializer of the model (default: glorot-uniform, Keras's Dense default)")
     report.add_argument("--samples", type=_positive_int("--samples", minimum=2), default=100,
                         help="re-initializations measured (default: 100)")
@@ -183,8 +185,7 @@ def _positive_int(name, minimum=1):
 
 
 def _report(args, out):
-    model = diagnostics.standard_mlp(args.width, args.depth, args.slope,
-                                     diagnostics.INITIALIZERS[args.init])
+    model = standard_mlp(args.width, args.depth, args.slope, INITIALIZERS[args.init])
     options = dict(samples=args.samples, num_probes=args.probes, seed=args.seed)
     if args.plot:
         reports = diagnostics.comparison_reports(model, **options)

@@ -1,7 +1,7 @@
 """Signal-propagation diagnostics: predicted versus measured log-norm through depth.
 
 For Gaussian and orthogonal kernels the per-layer log-gains of a Dense /
-leaky-ReLU chain are exactly i.i.d. (THEORY.md section 2), so the whole depth
+leaky-ReLU chain are exactly i.i.d. (docs/theory.md sections 2 and 6), so the whole depth
 profile is predictable: the mean and standard deviation of
 ``log ||h_l|| - log ||x||`` after every layer, for any mix of widths and
 initializers. :func:`signal_report` computes it and measures the same over an
@@ -16,20 +16,14 @@ import warnings
 import keras
 import numpy as np
 
-from keras_lyapunov import theory
-from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal, kernel_law
-from keras_lyapunov.sampling import (
-    _CandidateDrawer,
-    _derive_seed,
-    _frozen,
-    _probe_inputs,
-    _seeded,
-    _selected_kernels,
-    _validate_positive_int,
-    _validate_seed,
-    log_norms,
-    DEFAULT_PROBE_RANGE,
-)
+from keras_lyapunov import _seeds, _validation, theory
+from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels, takes_seed
+from keras_lyapunov._forward import compile_function, stateless_outputs, variable_values
+from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs
+from keras_lyapunov._seeds import derive_seed
+from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal
+from keras_lyapunov.initializers import kernel_law
+from keras_lyapunov.networks import standard_mlp
 from keras_lyapunov.structure import layer_chain, slope_mismatches
 
 __all__ = [
@@ -186,11 +180,12 @@ def _estimated_gain(initializer, shape, slope, draws, seed):
     Gaussian ``g``. Returns (mean, std, entry std, standard error of the mean),
     the error from the spread of the per-kernel means.
     """
-    rng = np.random.default_rng(_derive_seed(seed, 6))
+    rng = np.random.default_rng(derive_seed(seed, _seeds.ESTIMATE_DIRECTIONS))
     config = initializer.get_config()
     per_kernel, gains, squares = [], [], []
     for i in range(draws):
-        fresh = type(initializer).from_config(dict(config, seed=_derive_seed(seed, 7, i)))
+        fresh = type(initializer).from_config(
+            dict(config, seed=derive_seed(seed, _seeds.ESTIMATE_KERNELS, i)))
         kernel = np.asarray(keras.ops.convert_to_numpy(fresh(shape, dtype="float32")),
                             dtype=np.float64)
         inputs = rng.standard_normal((_ESTIMATE_DIRECTIONS, shape[0]))
@@ -217,7 +212,7 @@ def _estimated_gain(initializer, shape, slope, draws, seed):
 
 
 def _frozen_kernel(layer, model):
-    return _frozen(layer, model) or not layer.kernel.trainable
+    return is_frozen(layer, model) or not layer.kernel.trainable
 
 
 def _nonzero_bias(layer):
@@ -258,7 +253,7 @@ def _predict_step(step, model, estimate_draws, seed, estimates):
         std = theory.log_gain_std(shape[1], applied.slope, distribution=distribution,
                                   fan_in=shape[0])
         return EXACT, mean, std, scale, " ".join(notes)
-    if not _seeded(initializer):
+    if not takes_seed(initializer):
         return "none", None, None, None, " ".join(
             [f"{type(initializer).__name__} is not random: no prediction.", *notes])
     config = dict(initializer.get_config())
@@ -266,7 +261,8 @@ def _predict_step(step, model, estimate_draws, seed, estimates):
     key = (type(initializer), repr(sorted(config.items())), shape, applied.slope)
     if key not in estimates:
         estimates[key] = _estimated_gain(
-            initializer, shape, applied.slope, estimate_draws, _derive_seed(seed, 8, len(estimates)))
+            initializer, shape, applied.slope, estimate_draws,
+            derive_seed(seed, _seeds.ESTIMATES, len(estimates)))
     estimate = estimates[key]
     if estimate is None:
         return "none", None, None, None, " ".join(
@@ -297,42 +293,24 @@ def _stateless_log_norms(extractor, drawer):
                 trainable[p] = batch[j]
         for p, value in zip(single_positions, singles):
             trainable[p] = value
-        outputs, _ = extractor.stateless_call(trainable, non_trainable, x, training=False)
+        outputs = stateless_outputs(extractor, trainable, non_trainable, x)
         columns = [log_norms(y) - log_input_norms for y in keras.tree.flatten(outputs)]
         return ops.stack(columns, axis=1)
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(candidate_log_norms, reduce_retracing=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(candidate_log_norms)
-    if backend == "torch":
-        import torch
-
-        def forward(*args):
-            with torch.no_grad():
-                return candidate_log_norms(*args)
-
-        return forward
-    return candidate_log_norms
+    return compile_function(candidate_log_norms)
 
 
 def _measure(model, chain, probes, samples, seed):
     """Measured log-norms, shape (samples, probes, steps), kernels re-drawn per sample."""
     ops = keras.ops
     extractor = keras.Model(chain.input, [step.output for step in chain.steps])
-    drawer = _CandidateDrawer(_selected_kernels(model, "all"))
-    trainable = [v.value for v in extractor.trainable_variables]
-    non_trainable = [v.value for v in extractor.non_trainable_variables]
+    drawer = CandidateDrawer(selected_kernels(model, "all"))
+    trainable, non_trainable = variable_values(extractor)
     log_input_norms = log_norms(probes)
     forward = _stateless_log_norms(extractor, drawer)
     measured = np.empty((samples, int(ops.shape(probes)[0]), len(chain.steps)))
     for s in range(samples):
-        batches, singles = drawer.draw(_derive_seed(seed, 9, s))
+        batches, singles = drawer.draw(derive_seed(seed, _seeds.ENSEMBLE, s))
         measured[s] = ops.convert_to_numpy(forward(
             batches, singles, trainable, non_trainable, probes, log_input_norms))
     return measured
@@ -385,17 +363,12 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
         >>> print(signal_report(model, samples=200, seed=0))
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thms 3.3-3.4 and
-    Figure 1; THEORY.md sections 2-4.
+    Figure 1; docs/theory.md sections 2, 3 and 6.
     """
-    samples = _validate_positive_int(samples, "samples")
-    if samples < 2:
-        raise ValueError(f"`samples` must be an integer >= 2. Received: samples={samples}.")
-    num_probes = _validate_positive_int(num_probes, "num_probes")
-    estimate_draws = _validate_positive_int(estimate_draws, "estimate_draws")
-    if estimate_draws < 2:
-        raise ValueError("`estimate_draws` must be an integer >= 2. "
-                         f"Received: estimate_draws={estimate_draws}.")
-    seed = _validate_seed(seed)
+    samples = _validation.integer(samples, "samples", minimum=2)
+    num_probes = _validation.integer(num_probes, "num_probes")
+    estimate_draws = _validation.integer(estimate_draws, "estimate_draws", minimum=2)
+    seed = _validation.resolved_seed(seed)
     if not model.built:
         raise ValueError("`model` must be built (call it once or give it an Input).")
     chain = layer_chain(model)
@@ -404,7 +377,7 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
     messages = tuple(slope_mismatches(model))
     for message in messages if warn else ():
         warnings.warn(message, UserWarning, stacklevel=2)
-    probes = _probe_inputs(model, x, num_probes, probe_range, seed)
+    probes = probe_inputs(model, x, num_probes, probe_range, seed)
     measured = _measure(model, chain, probes, samples, seed)
 
     rows, estimates = [], {}
@@ -451,61 +424,8 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
 # Comparisons and the plot
 # --------------------------------------------------------------------------
 
-def he_normal(slope, seed=None):
-    """The paper's He initializer: untruncated ``N(0, 2 / ((1 + slope**2) fan_in))``."""
-    return keras.initializers.VarianceScaling(
-        scale=2.0 / (1.0 + slope * slope), mode="fan_in", distribution="untruncated_normal",
-        seed=seed)
-
-
-def scaled_orthogonal(slope, seed=None):
-    """Orthogonal with the He gain ``sqrt(2 / (1 + slope**2))`` (the paper's baseline)."""
-    return keras.initializers.Orthogonal(gain=math.sqrt(2.0 / (1.0 + slope * slope)), seed=seed)
-
-
-# name -> (function slope -> a fresh initializer); shared by the CLI and the examples.
-INITIALIZERS = {
-    "glorot-uniform": lambda slope: keras.initializers.GlorotUniform(),
-    "keras-he-normal": lambda slope: keras.initializers.HeNormal(),
-    "he": he_normal,
-    "orthogonal": lambda slope: keras.initializers.Orthogonal(),
-    "scaled-orthogonal": scaled_orthogonal,
-    "lyapunov-normal": lambda slope: LyapunovNormal(slope=slope),
-    "lyapunov-orthogonal": lambda slope: LyapunovOrthogonal(slope=slope),
-}
-
-COMPARISONS = {
-    "He (Gaussian)": INITIALIZERS["he"],
-    "Lyapunov (Gaussian)": INITIALIZERS["lyapunov-normal"],
-    "Lyapunov (orthogonal)": INITIALIZERS["lyapunov-orthogonal"],
-}
-
-
-def standard_mlp(width, depth, slope, kernel_initializer=None):
-    """A bias-free chain of ``depth`` Dense(width) + LeakyReLU(slope) layers on ``width`` inputs.
-
-    Args:
-        width: layer width and input dimension, an integer >= 1.
-        depth: number of Dense layers, an integer >= 1.
-        slope: leaky-ReLU negative slope (nonzero).
-        kernel_initializer: a function ``slope -> initializer`` called once per
-            layer (each layer gets its own instance); default LyapunovNormal.
-
-    Returns:
-        A built ``keras.Sequential``.
-
-    Example:
-        >>> model = standard_mlp(10, 100, 0.01, lambda s: LyapunovOrthogonal(slope=s))
-    """
-    width = _validate_positive_int(width, "width")
-    depth = _validate_positive_int(depth, "depth")
-    slope = theory.validate_slope(slope)
-    make = kernel_initializer or (lambda s: LyapunovNormal(slope=s))
-    layers = [keras.Input((width,))]
-    for _ in range(depth):
-        layers += [keras.layers.Dense(width, use_bias=False, kernel_initializer=make(slope)),
-                   keras.layers.LeakyReLU(negative_slope=slope)]
-    return keras.Sequential(layers)
+# The registry entries every model is compared with (keras_lyapunov.baselines).
+COMPARISONS = ("he", "lyapunov-normal", "lyapunov-orthogonal")
 
 
 def _with_initializer(model, make):
@@ -546,15 +466,16 @@ def comparison_reports(model, x=None, *, samples=100, num_probes=16, seed=None, 
     label = _initializer_label(model)
     reports = {label: signal_report(model, x, samples=samples, num_probes=num_probes,
                                     seed=seed, **kwargs)}
-    own_law = {"LyapunovNormal": "Lyapunov (Gaussian)",
-               "LyapunovOrthogonal": "Lyapunov (orthogonal)"}.get(label)
-    for name, make in COMPARISONS.items():
+    own_law = {"LyapunovNormal": "lyapunov-normal",
+               "LyapunovOrthogonal": "lyapunov-orthogonal"}.get(label)
+    for name in COMPARISONS:
         if name == own_law:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the clone's slopes are right by construction
-            reports[name] = signal_report(_with_initializer(model, make), x, samples=samples,
-                                          num_probes=num_probes, seed=seed, **kwargs)
+            reports[INITIALIZERS[name].label] = signal_report(
+                _with_initializer(model, INITIALIZERS[name]), x, samples=samples,
+                num_probes=num_probes, seed=seed, **kwargs)
     return reports
 
 
@@ -590,7 +511,7 @@ def plot_signal(reports, path=None, *, traces=20):
                           "'keras_lyapunov[plot]'") from error
     if isinstance(reports, SignalReport):
         reports = {"model": reports}
-    traces = _validate_positive_int(traces, "traces")
+    traces = _validation.integer(traces, "traces")
     figure, axes = plt.subplots(1, len(reports), figsize=(3.6 * len(reports) + 0.8, 4.2),
                                 sharey=True, squeeze=False, layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -5,7 +5,7 @@
 ``eta_crit``. Both scales come from :mod:`keras_lyapunov.theory` and are exact
 for every Dense kernel shape ``(fan_in, units)`` followed by a leaky ReLU of
 the given slope (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4;
-THEORY.md section 3).
+docs/theory.md section 3).
 
 Kernels of rank > 2 (convolutions). As ``keras.initializers.Orthogonal`` does,
 a kernel of shape ``(*spatial, in_channels, out_channels)`` is treated as the
@@ -27,7 +27,7 @@ import warnings
 
 import keras
 
-from keras_lyapunov import theory
+from keras_lyapunov import _validation, theory
 
 __all__ = ["LyapunovNormal", "LyapunovOrthogonal"]
 
@@ -157,11 +157,10 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         Returns:
             A backend tensor of shape ``(count, *shape)``.
         """
-        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
-            raise ValueError(f"`count` must be an integer >= 1. Received: count={count!r}.")
+        count = _validation.integer(count, "count")
         _floating_dtype(dtype)
         self._count_call()
-        return self._draw((int(count),), shape, dtype)
+        return self._draw((count,), shape, dtype)
 
     def get_config(self):
         return {

@@ -2,7 +2,7 @@
 
 At Lyapunov initialization the exponent is zero, yet the log output norm of a
 deep network still spreads like ``sqrt(depth)`` (the paper's central limit
-theorem, Thm 3.4; THEORY.md section 4): at width 10, depth 100 and slope 0.01
+theorem, Thm 3.4; docs/theory.md section 4): at width 10, depth 100 and slope 0.01
 the output norm is typically off by a factor ``e**(+-4.8)``. Sampled Lyapunov
 initialization (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4) draws k
 candidate initializations before training and keeps the one whose output norm
@@ -24,27 +24,92 @@ on-device copy of the touched kernels is kept so that the original weights can
 be restored exactly if anything goes wrong.
 """
 
-import contextlib
 import dataclasses
-import inspect
 import math
-import numbers
-import random as python_random
 import warnings
 
 import keras
 import numpy as np
 
-from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
+from keras_lyapunov import _seeds, _validation
+from keras_lyapunov._candidates import CandidateDrawer, selected_kernels
+from keras_lyapunov._forward import variable_values
+from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs, take_probes
+from keras_lyapunov._scores import cached_statistic, linear_head
+from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
 
-__all__ = ["SampledLyapunov", "SelectionResult", "sample_initialization"]
+__all__ = ["SampledLyapunov", "SelectionResult", "SelectionSettings", "sample_initialization"]
 
-SATURATING_ACTIVATIONS = (
-    "softmax", "log_softmax", "sigmoid", "hard_sigmoid", "tanh", "softsign",
-    "hard_tanh", "sparse_sigmoid",
-)  # fmt: skip
-DEFAULT_PROBE_RANGE = (0.0, 1.0)
+
+def _validate_layers(layers):
+    if layers in ("lyapunov", "all"):
+        return layers
+    if isinstance(layers, (list, tuple)) and layers and all(
+        isinstance(item, (str, keras.layers.Layer)) for item in layers
+    ):
+        return tuple(layers)
+    raise ValueError(
+        '`layers` must be "lyapunov" (kernels built by a Lyapunov initializer), '
+        '"all" (every trainable kernel with a seeded initializer) or a non-empty '
+        f"list of layers or layer names. Received: layers={layers!r}."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionSettings:
+    """The settings of a sampled selection, validated once when made.
+
+    Shared by :func:`sample_initialization` and :class:`SampledLyapunov`
+    (whose ``get_config`` is :meth:`config`). Every field is checked and
+    normalized in ``__post_init__``; a bad value raises a ``ValueError`` that
+    names the argument and its valid range.
+
+    Attributes:
+        k: number of candidates, an integer >= 1.
+        seed: None (a fresh random base seed per selection) or an integer >= 0.
+        layers: ``"lyapunov"``, ``"all"``, or a tuple of layers / layer names.
+        num_probes: number of probe samples, an integer >= 1.
+        target_norm: None (scale-free score) or a positive finite output norm.
+        probe_range: ``(low, high)`` of the default uniform probes.
+        verbose: 0 silent, 1 or 2 a progress bar and a summary.
+
+    Example:
+        >>> SelectionSettings(k=10, seed=0).config()["k"]
+        10
+    """
+
+    k: int = 10
+    seed: int | None = None
+    layers: object = "lyapunov"
+    num_probes: int = 256
+    target_norm: float | None = None
+    probe_range: tuple = DEFAULT_PROBE_RANGE
+    verbose: int = 0
+
+    def __post_init__(self):
+        checked = {
+            "k": _validation.integer(self.k, "k"),
+            "seed": _validation.optional_seed(self.seed),
+            "layers": _validate_layers(self.layers),
+            "num_probes": _validation.integer(self.num_probes, "num_probes"),
+            "target_norm": None if self.target_norm is None else _validation.positive_finite(
+                self.target_norm, "target_norm",
+                what="None (scale-free score) or a positive finite number"),
+            "probe_range": _validation.interval(self.probe_range, "probe_range"),
+            "verbose": _validation.one_of(self.verbose, "verbose", (0, 1, 2)),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def config(self):
+        """The settings as a JSON-ready dict (layer objects stored by name)."""
+        config = dataclasses.asdict(self)
+        if isinstance(self.layers, tuple):
+            config["layers"] = [item.name if isinstance(item, keras.layers.Layer) else item
+                                for item in self.layers]
+        config["probe_range"] = list(self.probe_range)
+        return config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,437 +163,6 @@ class SelectionResult:
 
 
 # --------------------------------------------------------------------------
-# Argument validation
-# --------------------------------------------------------------------------
-
-
-def _validate_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"`{name}` must be an integer >= 1. Received: {name}={value!r}."
-        )
-    return int(value)
-
-
-def _validate_verbose(verbose):
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}.")
-    return int(verbose)
-
-
-def _validate_seed(seed):
-    if seed is None:
-        return python_random.randint(1, 2**31 - 1)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(
-            f"`seed` must be None or an integer >= 0. Received: seed={seed!r}."
-        )
-    return int(seed)
-
-
-def _validate_target_norm(target_norm):
-    if target_norm is None:
-        return None
-    if (
-        isinstance(target_norm, bool)
-        or not isinstance(target_norm, numbers.Real)
-        or not 0 < target_norm < math.inf
-    ):
-        raise ValueError(
-            "`target_norm` must be None (scale-free score) or a positive finite "
-            f"number. Received: target_norm={target_norm!r}."
-        )
-    return float(target_norm)
-
-
-def _validate_layers(layers):
-    if layers in ("lyapunov", "all"):
-        return layers
-    if isinstance(layers, (list, tuple)) and layers and all(
-        isinstance(item, (str, keras.layers.Layer)) for item in layers
-    ):
-        return tuple(layers)
-    raise ValueError(
-        '`layers` must be "lyapunov" (kernels built by a Lyapunov initializer), '
-        '"all" (every trainable kernel with a seeded initializer) or a non-empty '
-        f"list of layers or layer names. Received: layers={layers!r}."
-    )
-
-
-def _validate_probe_range(probe_range):
-    message = (
-        "`probe_range` must be a pair (low, high) of finite numbers with "
-        f"low < high. Received: probe_range={probe_range!r}."
-    )
-    try:
-        low, high = (float(v) for v in probe_range)
-    except (TypeError, ValueError) as error:
-        raise ValueError(message) from error
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(message)
-    return low, high
-
-
-# --------------------------------------------------------------------------
-# Which kernels, and how a candidate is drawn
-# --------------------------------------------------------------------------
-
-
-def _all_layers(model):
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is not None:
-        return list(flatten(include_self=False, recursive=True))
-    found = []
-    for layer in model.layers:
-        found.append(layer)
-        if hasattr(layer, "layers"):
-            found.extend(_all_layers(layer))
-    return found
-
-
-def _seeded(initializer):
-    try:
-        return "seed" in initializer.get_config()
-    except (AttributeError, NotImplementedError, TypeError):
-        return False
-
-
-def _frozen(layer, model):
-    """Whether the layer must not be touched.
-
-    Keras propagates ``trainable = False`` from a container to all its
-    sublayers, so the layer's own flag and the model's are enough.
-    """
-    if not layer.trainable:
-        return True
-    return not model.trainable
-
-
-def _selected_kernels(model, layers):
-    """[(layer, kernel variable, initializer)] in model order, frozen layers excluded."""
-    chosen = []
-    if isinstance(layers, tuple):
-        wanted = [item.name if isinstance(item, keras.layers.Layer) else item for item in layers]
-        known = {layer.name: layer for layer in _all_layers(model)}
-        missing = [name for name in wanted if name not in known]
-        if missing:
-            raise ValueError(
-                f"`layers` names layers the model does not have: {missing}. "
-                f"Layers with kernels: {[n for n, l in known.items() if hasattr(l, 'kernel')]}."
-            )
-        candidates = [known[name] for name in wanted]
-    else:
-        candidates = _all_layers(model)
-    for layer in candidates:
-        kernel = getattr(layer, "kernel", None)
-        initializer = getattr(layer, "kernel_initializer", None)
-        if not isinstance(kernel, keras.Variable) or initializer is None:
-            if isinstance(layers, tuple):
-                raise ValueError(
-                    f"`layers` includes {layer.name!r}, which has no kernel to re-sample."
-                )
-            continue
-        if _frozen(layer, model) or not kernel.trainable:
-            continue  # trainable=False layers are never touched
-        if layers == "lyapunov" and not isinstance(initializer, LYAPUNOV_INITIALIZERS):
-            continue
-        if not isinstance(initializer, LYAPUNOV_INITIALIZERS) and not _seeded(initializer):
-            if isinstance(layers, tuple):
-                raise ValueError(
-                    f"`layers` includes {layer.name!r}, whose kernel initializer "
-                    f"{type(initializer).__name__} takes no seed, so it cannot draw "
-                    "new candidates."
-                )
-            continue
-        chosen.append((layer, kernel, initializer))
-    return chosen
-
-
-def _derive_seed(*entropy):
-    """A 31-bit int seed, a deterministic function of the integers given."""
-    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0] >> 1)
-
-
-class _CandidateDrawer:
-    """Draws a candidate's kernels from its seed.
-
-    Kernels of the same law, shape and dtype are drawn in one batched call: the
-    Lyapunov initializers by class and slope (one QR for a whole stack of
-    orthogonal kernels), untruncated centred Gaussians (RandomNormal,
-    VarianceScaling "untruncated_normal") by standard deviation. Other seeded
-    initializers are re-seeded one kernel at a time.
-    """
-
-    def __init__(self, kernels):
-        self.groups = {}
-        self.singles = []
-        for _, kernel, initializer in kernels:
-            shape, dtype = tuple(kernel.shape), kernel.dtype
-            law = kernel_law(initializer, shape) if len(shape) == 2 else None
-            if isinstance(initializer, LYAPUNOV_INITIALIZERS):
-                key = (type(initializer), initializer.slope, shape, dtype)
-            elif law is not None and law[0] == "normal":
-                key = ("normal", law[1], shape, dtype)
-            else:
-                self.singles.append((kernel, initializer))
-                continue
-            self.groups.setdefault(key, []).append(kernel)
-
-    @staticmethod
-    def _draw_group(key, count, seed):
-        kind, parameter, shape, dtype = key
-        if kind == "normal":
-            return keras.random.normal((count, *shape), stddev=parameter, dtype=dtype, seed=seed)
-        return kind(slope=parameter, seed=seed).draw_batch(count, shape, dtype=dtype)
-
-    def draw(self, candidate_seed):
-        """One candidate: ``(batches, singles)``.
-
-        ``batches[g]`` stacks the new values of ``list(self.groups.values())[g]``
-        along axis 0; ``singles[i]`` is the new value of ``self.singles[i][0]``.
-        """
-        batches = [
-            self._draw_group(key, len(kernels),
-                             _derive_seed(candidate_seed, 2 if key[0] == "normal" else 0, index))
-            for index, (key, kernels) in enumerate(self.groups.items())
-        ]
-        singles = []
-        for index, (kernel, initializer) in enumerate(self.singles):
-            config = dict(initializer.get_config(), seed=_derive_seed(candidate_seed, 1, index))
-            fresh = type(initializer).from_config(config)
-            singles.append(fresh(tuple(kernel.shape), dtype=kernel.dtype))
-        return batches, singles
-
-    def assign(self, candidate_seed):
-        batches, singles = self.draw(candidate_seed)
-        for kernels, batch in zip(self.groups.values(), batches):
-            for kernel, value in zip(kernels, keras.ops.unstack(batch)):
-                kernel.assign(value)
-        for (kernel, _), value in zip(self.singles, singles):
-            kernel.assign(value)
-
-
-# --------------------------------------------------------------------------
-# Probe inputs and the forward pass
-# --------------------------------------------------------------------------
-
-
-def _input_spec(model):
-    inputs = getattr(model, "inputs", None)
-    if inputs:
-        if len(inputs) != 1:
-            raise ValueError(
-                "sampled selection supports single-input models; this model has "
-                f"{len(inputs)} inputs."
-            )
-        return tuple(inputs[0].shape[1:]), inputs[0].dtype
-    return None, None
-
-
-def _take_probes(x, num_probes):
-    """Up to `num_probes` rows of `x` (array, tensor, tf.data or any iterable)."""
-    if isinstance(x, np.ndarray) or keras.ops.is_tensor(x) or hasattr(x, "__array__"):
-        return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes]
-    if isinstance(x, (list, tuple)):
-        return np.asarray(x)[:num_probes]
-    try:
-        iterator = iter(x)
-    except TypeError as error:
-        raise ValueError(
-            "`x` must be an array, a tensor, a tf.data.Dataset or an iterable of "
-            f"batches. Received: x of type {type(x).__name__}."
-        ) from error
-    rows, count = [], 0
-    for batch in iterator:
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]  # (x, y) or (x, y, sample_weight)
-        batch = np.asarray(keras.ops.convert_to_numpy(batch))
-        rows.append(batch)
-        count += len(batch)
-        if count >= num_probes:
-            break
-    if not rows:
-        raise ValueError("`x` yielded no batches to use as probe inputs.")
-    return np.concatenate(rows)[:num_probes]
-
-
-def _probe_inputs(model, x, num_probes, probe_range, seed):
-    shape, dtype = _input_spec(model)
-    if x is None:
-        if shape is None or any(d is None for d in shape):
-            raise ValueError(
-                "`x` is required: the model's input shape is not known (a subclassed "
-                "or unbuilt model). Pass probe inputs, e.g. a batch of training data."
-            )
-        low, high = probe_range
-        return keras.random.uniform(
-            (num_probes, *shape), minval=low, maxval=high, dtype=dtype or "float32",
-            seed=_derive_seed(seed, 2),
-        )
-    probes = _take_probes(x, num_probes)
-    if probes.dtype.kind not in "iuf" or probes.ndim < 2 or len(probes) == 0:
-        raise ValueError(
-            "`x` must hold a batch of numeric probe inputs of shape (batch, ...). "
-            f"Received: array of shape {probes.shape} and dtype {probes.dtype}."
-        )
-    if shape is not None and not all(
-        expected is None or expected == got for expected, got in zip(shape, probes.shape[1:])
-    ) or shape is not None and len(shape) != probes.ndim - 1:
-        raise ValueError(
-            f"`x` has per-sample shape {probes.shape[1:]}, but the model expects {shape}."
-        )
-    if not np.all(np.isfinite(probes)):
-        raise ValueError("`x` contains NaN or infinite values; probe inputs must be finite.")
-    norms = np.linalg.norm(probes.reshape(len(probes), -1), axis=1)
-    if np.any(norms == 0):
-        raise ValueError(
-            "`x` contains an all-zero probe input; the scale-free score divides by ||x||."
-        )
-    return keras.ops.convert_to_tensor(probes, dtype=dtype or keras.config.floatx())
-
-
-def _output_layer(model):
-    """The layer that produces the model's (first) output, if it can be known."""
-    if isinstance(model, keras.Sequential):
-        return model.layers[-1] if model.layers else None
-    outputs = getattr(model, "outputs", None)
-    if outputs:
-        history = getattr(outputs[0], "_keras_history", None)
-        if history is not None:
-            return history[0]
-    return None
-
-
-def _activation_name(function):
-    return getattr(function, "__name__", type(function).__name__).lower()
-
-
-@contextlib.contextmanager
-def _linear_head(model):
-    """Temporarily removes a saturating output activation; yields a description."""
-    layer = _output_layer(model)
-    if layer is not None and isinstance(layer, keras.layers.Softmax):
-        original = layer.__dict__.get("call")
-        object.__setattr__(layer, "call", lambda inputs, mask=None: inputs)
-        try:
-            yield f"the input of {layer.name!r} (softmax)"
-        finally:
-            if original is None:
-                object.__delattr__(layer, "call")
-            else:
-                object.__setattr__(layer, "call", original)
-        return
-    activation = getattr(layer, "activation", None) if layer is not None else None
-    if activation is not None and _activation_name(activation) in SATURATING_ACTIVATIONS:
-        name = _activation_name(activation)
-        layer.activation = keras.activations.linear
-        try:
-            yield f"the pre-activation of {layer.name!r} (before its {name})"
-        finally:
-            layer.activation = activation
-        return
-    yield "the model output"
-
-
-def _compiled_statistic(model, target_norm):
-    """One compiled function probes -> score statistic, reused for every candidate."""
-
-    def statistic(outputs, log_input_norms):
-        return _statistic(outputs, log_input_norms, target_norm)
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(
-            lambda x, log_norms: statistic(model(x, training=False), log_norms),
-            reduce_retracing=True,
-        )
-    if backend == "jax":
-        import jax
-
-        # stateless_call hands its keywords to call() as they are, unlike
-        # __call__, which drops `training` when call() does not take it.
-        parameters = inspect.signature(model.call).parameters
-        takes_training = "training" in parameters or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        kwargs = {"training": False} if takes_training else {}
-
-        @jax.jit
-        def stateless(trainable, non_trainable, x, log_norms):
-            outputs, _ = model.stateless_call(trainable, non_trainable, x, **kwargs)
-            return statistic(outputs, log_norms)
-
-        return lambda x, log_norms: stateless(
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            x,
-            log_norms,
-        )
-    if backend == "torch":
-        import torch
-
-        def forward(x, log_norms):
-            with torch.no_grad():
-                return statistic(model(x, training=False), log_norms)
-
-        return forward
-    return lambda x, log_norms: statistic(model(x, training=False), log_norms)
-
-
-_FORWARD_CACHE_ATTRIBUTE = "_keras_lyapunov_forward_cache"
-
-
-def _cached_statistic(model, measured_at, target_norm):
-    """The compiled statistic for this model, head and score, traced once per model.
-
-    Kept on the model (outside Keras's attribute tracking) and keyed by the
-    backend, the measured head and the model's variables, so a later selection
-    on the same model does not trace again, and any change of the model's
-    variables makes a new one.
-    """
-    cache = model.__dict__.get(_FORWARD_CACHE_ATTRIBUTE)
-    if cache is None:
-        cache = {}
-        object.__setattr__(model, _FORWARD_CACHE_ATTRIBUTE, cache)
-    key = (keras.backend.backend(), measured_at, target_norm is None,
-           tuple(id(v) for v in model.variables))
-    if key not in cache:
-        cache.clear()  # one entry per model: the model's current structure
-        cache[key] = _compiled_statistic(model, target_norm)
-    return cache[key]
-
-
-def log_norms(tensors):
-    """``log ||y_i||`` per sample of one tensor or of several joined, as float32.
-
-    Scaled by the largest entry first, so outputs far below float32's range of
-    squares (``||y|| < 1e-19``) keep a finite log; ``-inf`` only for ``y_i = 0``.
-    """
-    ops = keras.ops
-    flat = []
-    for y in keras.tree.flatten(tensors):
-        if y.dtype in ("float16", "bfloat16") or "int" in str(y.dtype):
-            y = ops.cast(y, "float32")
-        flat.append(ops.reshape(y, (ops.shape(y)[0], -1)))
-    flat = ops.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
-    largest = ops.max(ops.abs(flat), axis=1)
-    unit = ops.where(largest > 0, largest, ops.ones_like(largest))
-    result = ops.log(largest) + ops.log(ops.norm(flat / ops.expand_dims(unit, 1), axis=1))
-    return ops.cast(result, "float32")
-
-
-def _statistic(outputs, log_input_norms, target_norm):
-    """The score's statistic as a backend scalar (see module docstring)."""
-    ops = keras.ops
-    logs = log_norms(outputs)  # several outputs: one joint norm
-    if target_norm is None:
-        return ops.mean(logs - log_input_norms)
-    largest = ops.max(logs)  # log of the mean norm, without overflow
-    return largest + ops.log(ops.mean(ops.exp(logs - largest)))
-
-
-# --------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------
 
@@ -555,15 +189,11 @@ def _restore(backup):
         variable.assign(value)
 
 
-def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, verbose):
+def _select(model, x, settings):
     """Runs the selection; returns (result, backup of the original kernels or None)."""
-    k = _validate_positive_int(k, "k")
-    num_probes = _validate_positive_int(num_probes, "num_probes")
-    layers = _validate_layers(layers)
-    target_norm = _validate_target_norm(target_norm)
-    probe_range = _validate_probe_range(probe_range)
-    verbose = _validate_verbose(verbose)
-    seed = _validate_seed(seed)
+    k, layers, target_norm, verbose = (
+        settings.k, settings.layers, settings.target_norm, settings.verbose)
+    seed = _validation.resolved_seed(settings.seed)
 
     reason = _already_trained(model)
     if reason is not None:
@@ -573,35 +203,36 @@ def _select(model, x, k, seed, layers, num_probes, target_norm, probe_range, ver
     if not model.built:
         if x is None:
             raise ValueError("`x` is required to build an unbuilt model before sampling.")
-        model(_take_probes(x, 1))
+        model(take_probes(x, 1))
 
     for message in slope_mismatches(model):
         warnings.warn(message, UserWarning, stacklevel=3)
-    kernels = _selected_kernels(model, layers)
+    kernels = selected_kernels(model, layers)
     if not kernels:
         raise ValueError(
             f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
             "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
             'layers="all" or a list of layers to re-sample other seeded initializers.'
         )
-    probes = _probe_inputs(model, x, num_probes, probe_range, seed)
+    probes = probe_inputs(model, x, settings.num_probes, settings.probe_range, seed)
     ops = keras.ops
     log_input_norms = log_norms(probes)
     log_target = 0.0 if target_norm is None else math.log(target_norm)
 
-    drawer = _CandidateDrawer(kernels)
+    drawer = CandidateDrawer(kernels)
     variables = tuple(kernel.path for _, kernel, _ in kernels)
-    seeds = tuple(_derive_seed(seed, 3, i) for i in range(k))
+    seeds = tuple(derive_seed(seed, _seeds.CANDIDATES, i) for i in range(k))
     scores = np.full(k, np.inf)
     log_gains = np.full(k, np.nan)
     backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
     progbar = keras.utils.Progbar(k, verbose=verbose, unit_name="candidate") if verbose else None
     try:
-        with _linear_head(model) as measured_at:
-            score = _cached_statistic(model, measured_at, target_norm)
+        with linear_head(model) as measured_at:
+            statistic = cached_statistic(model, measured_at, target_norm)
             for i, candidate_seed in enumerate(seeds):
                 drawer.assign(candidate_seed)
-                value = float(ops.convert_to_numpy(score(probes, log_input_norms)))
+                value = float(ops.convert_to_numpy(
+                    statistic(*variable_values(model), probes, log_input_norms)))
                 if math.isfinite(value):
                     log_gains[i] = value
                     scores[i] = abs(value - log_target)
@@ -688,8 +319,10 @@ def sample_initialization(
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4 (Sampled
     Lyapunov initialization) and Thm 3.4.
     """
-    result, _ = _select(model, x, k, seed, layers, num_probes, target_norm,
-                        probe_range, verbose)
+    settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
+                                 target_norm=target_norm, probe_range=probe_range,
+                                 verbose=verbose)
+    result, _ = _select(model, x, settings)
     return result
 
 
@@ -716,8 +349,10 @@ class SampledLyapunov(keras.callbacks.Callback):
         layers, num_probes, target_norm, probe_range: as in
             :func:`sample_initialization`.
 
-    ``get_config`` holds every argument but ``x`` (data is not configuration);
-    layer objects given in ``layers`` are stored by name.
+    The arguments but ``x`` form one :class:`SelectionSettings`, validated
+    here, kept as ``self.settings`` (and readable as ``self.k``, ``self.seed``,
+    ...); ``get_config`` is its :meth:`SelectionSettings.config` (data is not
+    configuration; layer objects given in ``layers`` are stored by name).
 
     Example:
         >>> model.fit(x, y, callbacks=[SampledLyapunov(k=10, seed=0)])
@@ -728,23 +363,15 @@ class SampledLyapunov(keras.callbacks.Callback):
     def __init__(self, k=10, x=None, seed=None, verbose=1, layers="lyapunov",
                  num_probes=256, target_norm=None, probe_range=DEFAULT_PROBE_RANGE):
         super().__init__()
-        self.k = _validate_positive_int(k, "k")
-        self.num_probes = _validate_positive_int(num_probes, "num_probes")
-        self.layers = _validate_layers(layers)
-        self.target_norm = _validate_target_norm(target_norm)
-        self.probe_range = _validate_probe_range(probe_range)
-        self.verbose = _validate_verbose(verbose)
-        if seed is not None:
-            _validate_seed(seed)
-        self.seed = seed
+        self.settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
+                                          target_norm=target_norm, probe_range=probe_range,
+                                          verbose=verbose)
         self.x = x
         self.result = None
         self._backup = None
 
     def on_train_begin(self, logs=None):
-        self.result, self._backup = _select(
-            self.model, self.x, self.k, self.seed, self.layers, self.num_probes,
-            self.target_norm, self.probe_range, self.verbose)
+        self.result, self._backup = _select(self.model, self.x, self.settings)
 
     def on_epoch_begin(self, epoch, logs=None):
         backup, self._backup = self._backup, None
@@ -759,16 +386,18 @@ class SampledLyapunov(keras.callbacks.Callback):
         self._backup = None
 
     def get_config(self):
-        layers = self.layers
-        if isinstance(layers, tuple):
-            layers = [item.name if isinstance(item, keras.layers.Layer) else item
-                      for item in layers]
-        return {
-            "k": self.k, "seed": self.seed, "verbose": self.verbose, "layers": layers,
-            "num_probes": self.num_probes, "target_norm": self.target_norm,
-            "probe_range": list(self.probe_range),
-        }
+        return self.settings.config()
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _setting(name):
+    return property(lambda self: getattr(self.settings, name),
+                    doc=f"``{name}`` of ``self.settings`` (read-only).")
+
+
+for _field in dataclasses.fields(SelectionSettings):
+    setattr(SampledLyapunov, _field.name, _setting(_field.name))
+del _field

@@ -3,8 +3,8 @@
 The initializers are exact for one slope; the activation a model actually
 applies may be another. The defaults disagree: the initializers use 0.01 (the
 paper), ``keras.layers.LeakyReLU`` 0.3, ``keras.activations.leaky_relu`` 0.2,
-and plain ReLU (slope 0) makes the exponent minus infinity (THEORY.md
-section 3: every unit of a layer is negative with probability ``2**-width``,
+and plain ReLU (slope 0) makes the exponent minus infinity (docs/theory.md
+section 1: every unit of a layer is negative with probability ``2**-width``,
 and then the signal is zero for good). This module reads the slope off the
 model and warns when it differs from the initializer's.
 """
@@ -279,7 +279,7 @@ def check_slopes(model, *, warn=True):
         >>> len(check_slopes(model, warn=False))  # LeakyReLU defaults to 0.3
         1
 
-    Reference: THEORY.md section 3 (the scale is exact for one slope).
+    Reference: docs/theory.md section 3 (the scale is exact for one slope).
     """
     messages = slope_mismatches(model)
     if warn:

@@ -1,7 +1,7 @@
 """Exact Lyapunov calculus of Dense layers followed by a leaky ReLU.
 
 Pure NumPy/SciPy: this module imports no Keras, so the mathematics can be used,
-tested and read on its own. Every formula is derived in ``THEORY.md`` (cited by
+tested and read on its own. Every formula is derived in ``docs/theory.md`` (cited by
 section below) after Kogler, Schwarz and Kittle, "Optimal Initialization in
 Depth: Lyapunov Initialization and Limit Theorems for Deep Leaky ReLU Networks",
 arXiv:2602.10949 (2026).
@@ -10,14 +10,14 @@ A Dense kernel ``W`` of shape ``(fan_in, width)`` maps ``x`` to
 ``rho(x @ W)`` with ``rho(z) = z`` for ``z > 0`` and ``slope * z`` otherwise.
 For Gaussian or (Haar) orthogonal ``W`` the per-layer log-gain
 ``log(||rho(x @ W)|| / ||x||)`` has a law that does not depend on ``x``
-(THEORY.md section 2), so a deep stack's log-norm is an exact sum of i.i.d.
+(docs/theory.md section 2), so a deep stack's log-norm is an exact sum of i.i.d.
 terms. Its mean is the Lyapunov exponent and its standard deviation the
 central-limit-theorem constant; both are computed here to about 1e-13.
 
 How the numbers are computed. With ``theta`` uniform on the unit sphere of
 ``R^width`` let ``Z = log ||rho(theta)||**2``. Everything reduces to ``E Z``
-and ``Var Z`` plus digamma/trigamma terms (THEORY.md sections 2 and 3). Both
-come from one integral: writing ``X = ||rho(g)||**2`` for ``g ~ N(0, I)`` and
+and ``Var Z`` plus digamma/trigamma terms (docs/theory.md sections 2 and 3). Both
+come from one integral (section 5): writing ``X = ||rho(g)||**2`` for ``g ~ N(0, I)`` and
 ``R = beta * chi2(width)`` with ``beta = (1 + slope**2) / 2``, the Mellin
 identity ``Gamma(s) E[X**-s] = int t**(s-1) E[exp(-t X)] dt`` expanded at
 ``s = 0`` gives
@@ -48,6 +48,8 @@ import os
 import numpy as np
 from scipy import special
 
+from keras_lyapunov import _validation
+
 __all__ = [
     "DISTRIBUTIONS",
     "PAPER_WIDTHS",
@@ -56,9 +58,11 @@ __all__ = [
     "critical_scale",
     "log_gain_std",
     "he_scale",
+    "he_variance_factor",
     "gaussian_log_norm_mean",
     "recommended_k",
     "sphere_log_moments",
+    "sphere_log_moments_by_quadrature",
     "validate_slope",
     "validate_widths",
 ]
@@ -82,7 +86,7 @@ _Y_LOWER = -20.0  # D(u) = O(u**2 / m) below: < 1e-17
 _LOG_TAIL = math.log(1e-18)  # both Laplace transforms are below this at the top
 _Y_UPPER_MIN = 5.0
 
-_PRECOMPUTED_PATH = os.path.join(
+PRECOMPUTED_TABLE_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "precomputed_moments.npz"
 )
 
@@ -135,12 +139,7 @@ def validate_slope(slope, name="slope"):
 
 
 def _validate_distribution(distribution):
-    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
-        raise ValueError(
-            f"`distribution` must be one of {DISTRIBUTIONS}. "
-            f"Received: distribution={distribution!r}."
-        )
-    return distribution
+    return _validation.one_of(distribution, "distribution", DISTRIBUTIONS)
 
 
 def validate_widths(width, name="width"):
@@ -206,8 +205,19 @@ def _validate_scale(scale):
 # --------------------------------------------------------------------------
 
 
-def _sphere_log_moments_by_quadrature(width, slope_squared):
-    """E Z and Var Z by the trapezoidal rule of the module docstring."""
+def sphere_log_moments_by_quadrature(width, slope_squared):
+    """``(E Z, Var Z)`` by the trapezoidal rule of the module docstring, never from the table.
+
+    :func:`sphere_log_moments` serves the shipped table where it can; this always
+    integrates (``scripts/build_precomputed_table.py`` builds the table with it).
+
+    Args:
+        width: an int >= 1 (not validated: use :func:`sphere_log_moments`).
+        slope_squared: ``slope**2`` as a positive normal float.
+
+    Returns:
+        ``(mean, variance)`` as Python floats, accurate to about 1e-13.
+    """
     if slope_squared == 1.0:  # rho(z) = z or |z|: ||rho(theta)|| = 1, Z = 0
         return 0.0, 0.0
     m = float(width)
@@ -258,9 +268,9 @@ def _sphere_log_moments_by_quadrature(width, slope_squared):
 
 def _load_precomputed():
     """slope**2 -> (E Z, Var Z) arrays indexed by width - 1."""
-    if not os.path.exists(_PRECOMPUTED_PATH):
+    if not os.path.exists(PRECOMPUTED_TABLE_PATH):
         return {}, ()
-    with np.load(_PRECOMPUTED_PATH) as data:
+    with np.load(PRECOMPUTED_TABLE_PATH) as data:
         slopes = tuple(float(s) for s in data["slopes"])
         table = {
             slope * slope: (data["mean"][i].copy(), data["variance"][i].copy())
@@ -277,7 +287,7 @@ def _sphere_log_moments_cached(width, slope_squared):
     row = _PRECOMPUTED.get(slope_squared)
     if row is not None and width <= row[0].shape[0]:
         return float(row[0][width - 1]), float(row[1][width - 1])
-    return _sphere_log_moments_by_quadrature(width, slope_squared)
+    return sphere_log_moments_by_quadrature(width, slope_squared)
 
 
 def _sphere_log_moments_array(widths, slope_squared):
@@ -294,7 +304,7 @@ def _sphere_log_moments_array(widths, slope_squared):
 def sphere_log_moments(width, slope):
     """Mean and variance of ``Z = log ||rho(theta)||**2`` on the unit sphere.
 
-    ``theta`` is uniform on the unit sphere of ``R^width`` (THEORY.md section
+    ``theta`` is uniform on the unit sphere of ``R^width`` (docs/theory.md section
     2). This is the building block of every other quantity here.
 
     Args:
@@ -322,7 +332,7 @@ def _unwrap(array):
 
 
 # --------------------------------------------------------------------------
-# Per-layer log-gain of a Dense kernel (THEORY.md section 3)
+# Per-layer log-gain of a Dense kernel (docs/theory.md section 3)
 # --------------------------------------------------------------------------
 
 
@@ -411,7 +421,7 @@ def lyapunov_exponent(width, slope, *, distribution="normal", scale, fan_in=None
         >>> round(lyapunov_exponent(10, 0.01, scale=he), 3)
         -0.157
 
-    Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thm 3.3; THEORY.md
+    Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thm 3.3; docs/theory.md
     section 3.
     """
     mean = _quantity("mean", width, slope, distribution, fan_in)
@@ -445,7 +455,7 @@ def critical_scale(width, slope, *, distribution="normal", fan_in=None):
         0.5142106
 
     Reference: arXiv:2602.10949, Sec. 4 (Lyapunov initialization) and
-    Appendix D.3; THEORY.md section 3 for rectangular kernels.
+    Appendix D.3; docs/theory.md section 3 for rectangular kernels.
     """
     return _quantity("critical_scale", width, slope, distribution, fan_in)
 
@@ -471,7 +481,7 @@ def log_gain_std(width, slope, *, distribution="normal", fan_in=None):
         >>> round(log_gain_std(10, 0.01), 3)
         0.479
 
-    Reference: arXiv:2602.10949, Thm 3.4; THEORY.md sections 3 and 4.
+    Reference: arXiv:2602.10949, Thm 3.4; docs/theory.md sections 3 and 4.
     """
     return _quantity("std", width, slope, distribution, fan_in)
 
@@ -495,13 +505,33 @@ def he_scale(fan_in, slope, *, distribution="normal"):
         >>> round(he_scale(10, 0.1), 7)
         0.4449942
     """
-    slope = validate_slope(slope)
     distribution = _validate_distribution(distribution)
     n = validate_widths(fan_in, "fan_in")
-    gain = math.sqrt(2.0 / (1.0 + slope * slope))
+    gain = math.sqrt(he_variance_factor(slope))
     if distribution == "orthogonal":
         return _unwrap(np.full(n.shape, gain))
     return _unwrap(gain / np.sqrt(n))
+
+
+def he_variance_factor(slope):
+    """The He factor ``2 / (1 + slope**2)`` of a leaky ReLU.
+
+    Gaussian He kernels have variance ``factor / fan_in``, scaled orthogonal
+    ones the gain ``sqrt(factor)`` (docs/theory.md section 3, "Standard
+    initializations"): the factor that keeps ``E ||h||**2`` constant in depth.
+
+    Args:
+        slope: leaky-ReLU negative slope, any nonzero real.
+
+    Returns:
+        A float.
+
+    Example:
+        >>> he_variance_factor(1.0)
+        1.0
+    """
+    slope = validate_slope(slope)
+    return 2.0 / (1.0 + slope * slope)
 
 
 def gaussian_log_norm_mean(width):
@@ -521,23 +551,13 @@ def gaussian_log_norm_mean(width):
     return _unwrap(0.5 * (special.digamma(0.5 * m) + _LOG2))
 
 
-def _validate_open_unit(value, name):
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (numbers.Real, np.floating))
-        or not 0.0 < float(value) < 1.0
-    ):
-        raise ValueError(f"`{name}` must be a number in (0, 1). Received: {name}={value!r}.")
-    return float(value)
-
-
 def recommended_k(depth, width, slope, *, distribution="normal", tolerance=math.log(2.0),
                   probability=0.9):
     """Number of candidates for Sampled Lyapunov initialization.
 
     At the critical scale the log output-norm gain of ``depth`` square layers
     is a sum of ``depth`` i.i.d. terms with mean 0 and standard deviation
-    ``s = log_gain_std(width, slope)`` (THEORY.md sections 2 and 4), so by the
+    ``s = log_gain_std(width, slope)`` (docs/theory.md sections 2 and 4), so by the
     CLT (paper, Thm 3.4) one candidate lands within ``tolerance`` with
     probability ``p = erf(tolerance / (sqrt(2 depth) s))``. The best of ``k``
     independent candidates does so with probability ``1 - (1 - p)**k``; this
@@ -567,22 +587,14 @@ def recommended_k(depth, width, slope, *, distribution="normal", tolerance=math.
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thm 3.4 and Sec. 4.
     """
-    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, numbers.Integral) or depth < 1:
-        raise ValueError(f"`depth` must be an integer >= 1. Received: depth={depth!r}.")
-    if isinstance(width, (bool, np.bool_)) or not isinstance(width, numbers.Integral):
-        raise ValueError(f"`width` must be an integer >= 1. Received: width={width!r}.")
-    if (
-        isinstance(tolerance, (bool, np.bool_))
-        or not isinstance(tolerance, (numbers.Real, np.floating))
-        or not 0.0 < float(tolerance) < math.inf
-    ):
-        raise ValueError(
-            f"`tolerance` must be a finite number > 0. Received: tolerance={tolerance!r}.")
-    probability = _validate_open_unit(probability, "probability")
-    spread = math.sqrt(depth) * log_gain_std(int(width), slope, distribution=distribution)
+    depth = _validation.integer(depth, "depth")
+    width = _validation.integer(width, "width")
+    tolerance = _validation.positive_finite(tolerance, "tolerance", what="a finite number > 0")
+    probability = _validation.open_unit(probability, "probability")
+    spread = math.sqrt(depth) * log_gain_std(width, slope, distribution=distribution)
     if spread == 0.0:  # slope**2 == 1 and width == 1... a deterministic gain
         return 1
-    hit = float(special.erf(float(tolerance) / (math.sqrt(2.0) * spread)))
+    hit = float(special.erf(tolerance / (math.sqrt(2.0) * spread)))
     if hit >= probability:
         return 1
     k = math.ceil(math.log1p(-probability) / math.log1p(-hit))

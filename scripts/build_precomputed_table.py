@@ -1,13 +1,13 @@
 """Builds keras_lyapunov/precomputed_moments.npz, the table of common slopes.
 
 For each slope in SLOPES and every width 1..MAX_WIDTH it stores E Z and Var Z
-(Z = log ||rho(theta)||**2, theta uniform on the sphere; THEORY.md section 2),
+(Z = log ||rho(theta)||**2, theta uniform on the sphere; docs/theory.md section 2),
 computed by the same exact quadrature that serves every other slope. With the
 table, building a model with these slopes integrates nothing.
 tests/test_precomputed.py recomputes every entry and compares.
 
 Usage:
-    python scripts/build_precomputed_table.py
+    python -m scripts.build_precomputed_table
 """
 
 import os
@@ -29,16 +29,16 @@ def build(slopes=SLOPES, max_width=MAX_WIDTH):
     for i, slope in enumerate(slopes):
         for width in range(1, max_width + 1):
             mean[i, width - 1], variance[i, width - 1] = (
-                theory._sphere_log_moments_by_quadrature(width, slope * slope)
+                theory.sphere_log_moments_by_quadrature(width, slope * slope)
             )
     return np.asarray(slopes, dtype=np.float64), mean, variance
 
 
 def main():
     slopes, mean, variance = build()
-    np.savez(theory._PRECOMPUTED_PATH, slopes=slopes, mean=mean, variance=variance)
-    size = os.path.getsize(theory._PRECOMPUTED_PATH)
-    print(f"wrote {theory._PRECOMPUTED_PATH} ({size} bytes): "
+    np.savez(theory.PRECOMPUTED_TABLE_PATH, slopes=slopes, mean=mean, variance=variance)
+    size = os.path.getsize(theory.PRECOMPUTED_TABLE_PATH)
+    print(f"wrote {theory.PRECOMPUTED_TABLE_PATH} ({size} bytes): "
           f"{len(slopes)} slopes x {mean.shape[1]} widths")
 
 

@@ -34,7 +34,7 @@ def no_quadrature(monkeypatch):
     def fail(*args):
         raise AssertionError("the quadrature ran")
 
-    monkeypatch.setattr(theory, "_sphere_log_moments_by_quadrature", fail)
+    monkeypatch.setattr(theory, "sphere_log_moments_by_quadrature", fail)
     theory._sphere_log_moments_cached.cache_clear()
     theory._cached_quantity.cache_clear()
     yield

@@ -45,7 +45,7 @@ def test_std_columns_and_widths_option(capsys):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [int(r["width"]) for r in rows] == [1, 2, 10, 100]
     ten = rows[2]
-    assert abs(float(ten["std_normal"]) - 0.479) < 5e-4  # THEORY.md section 4
+    assert abs(float(ten["std_normal"]) - 0.479) < 5e-4  # docs/theory.md section 4
     assert abs(float(ten["std_orthogonal"]) - 0.418) < 5e-4
     assert abs(float(ten["lambda_he"]) + 0.157) < 5e-4
     np.testing.assert_allclose(float(ten["sigma_crit"]), theory.critical_scale(10, 0.01),

@@ -1,5 +1,6 @@
 """sample_initialization and the SampledLyapunov callback."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -10,25 +11,25 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, sampling
-from keras_lyapunov.sampling import SampledLyapunov, sample_initialization
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, _candidates, _probes, _scores
+from keras_lyapunov.networks import leaky_relu_mlp
+from keras_lyapunov.sampling import SampledLyapunov, SelectionSettings, sample_initialization
 
 
 def stack(depth=12, width=8, slope=0.01, init_cls=LyapunovOrthogonal, head=None,
           first_he=False, input_dim=8):
+    """Dense layers d0, d1, ... with biases, each + LeakyReLU, and an optional head."""
     gen = keras.random.SeedGenerator(0)
-    layers = [keras.Input((input_dim,))]
-    for i in range(depth):
-        if i == 0 and first_he:
-            init = keras.initializers.HeNormal(seed=1)
-        else:
-            init = init_cls(slope=slope, seed=gen)
-        layers += [keras.layers.Dense(width, kernel_initializer=init, name=f"d{i}"),
-                   keras.layers.LeakyReLU(negative_slope=slope)]
-    if head is not None:
-        layers.append(keras.layers.Dense(3, activation=head, name="head",
-                                         kernel_initializer=init_cls(slope=slope, seed=gen)))
-    return keras.Sequential(layers)
+
+    def kernel_initializer(index, slope_after):
+        if index == 0 and first_he:
+            return keras.initializers.HeNormal(seed=1)
+        return init_cls(slope=slope, seed=gen)
+
+    units = [width] * depth + ([3] if head is not None else [])
+    names = [f"d{i}" for i in range(depth)] + (["head"] if head is not None else [])
+    return leaky_relu_mlp(input_dim, units, slope, kernel_initializer, use_bias=True,
+                          output_activation=head, names=names)
 
 
 def weights(model):
@@ -118,7 +119,7 @@ def test_default_probes_are_uniform_on_the_input_shape():
     result = sample_initialization(model, k=3, seed=0)
     assert result.selected
     probes_drawn = keras.ops.convert_to_numpy(
-        sampling._probe_inputs(model, None, 1000, (0.0, 1.0), seed=0))
+        _probes.probe_inputs(model, None, 1000, (0.0, 1.0), seed=0))
     assert probes_drawn.shape == (1000, 8)
     assert probes_drawn.min() >= 0 and probes_drawn.max() < 1
     assert abs(probes_drawn.mean() - 0.5) < 4 * math.sqrt(1 / 12 / 8000)
@@ -241,7 +242,7 @@ def test_exception_restores_the_original_weights(monkeypatch):
     model, x = stack(), probes()
     before = weights(model)
     calls = {"n": 0}
-    real = sampling._CandidateDrawer.assign
+    real = _candidates.CandidateDrawer.assign
 
     def failing(self, seed):
         calls["n"] += 1
@@ -249,7 +250,7 @@ def test_exception_restores_the_original_weights(monkeypatch):
         if calls["n"] == 3:
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(sampling._CandidateDrawer, "assign", failing)
+    monkeypatch.setattr(_candidates.CandidateDrawer, "assign", failing)
     with pytest.raises(RuntimeError, match="boom"):
         sample_initialization(model, x, k=5, seed=0)
     for a, b in zip(before, weights(model)):
@@ -302,11 +303,34 @@ def test_all_non_finite_keeps_original_weights():
     (dict(probe_range=(1, 0)), "probe_range"),
 ])
 def test_bad_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        sample_initialization(stack(), probes(), **kwargs)
-    if "k" in kwargs or "num_probes" in kwargs or "target_norm" in kwargs:
-        with pytest.raises(ValueError, match=name):
-            SampledLyapunov(**kwargs)
+    # One validation for the function, the callback and the settings they share.
+    model = stack()
+    before = weights(model)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        sample_initialization(model, probes(), **kwargs)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        SampledLyapunov(**kwargs)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        SelectionSettings(**kwargs)
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_settings_are_validated_once_frozen_and_the_callbacks_config():
+    settings = SelectionSettings(k=np.int64(4), seed=3, layers=["d1"], target_norm=2,
+                                 probe_range=[0, 2], verbose=np.int64(1))
+    assert (settings.k, type(settings.k)) == (4, int)
+    assert settings.layers == ("d1",) and settings.probe_range == (0.0, 2.0)
+    assert settings.target_norm == 2.0 and type(settings.verbose) is int
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.k = 5
+    callback = SampledLyapunov(k=4, seed=3, layers=["d1"], target_norm=2, probe_range=[0, 2],
+                               verbose=1)
+    assert callback.settings == settings
+    assert callback.get_config() == settings.config() == {
+        "k": 4, "seed": 3, "layers": ["d1"], "num_probes": 256, "target_norm": 2.0,
+        "probe_range": [0.0, 2.0], "verbose": 1}
+    assert (callback.k, callback.seed, callback.layers) == (4, 3, ("d1",))
 
 
 @pytest.mark.parametrize("bad", [
@@ -419,8 +443,8 @@ def test_same_seed_gives_bit_identical_weights_in_a_new_process(tmp_path):
 
 def test_forward_is_traced_once_per_model_and_saving_still_works(monkeypatch, tmp_path):
     traced = []
-    real = sampling._compiled_statistic
-    monkeypatch.setattr(sampling, "_compiled_statistic",
+    real = _scores.compiled_statistic
+    monkeypatch.setattr(_scores, "compiled_statistic",
                         lambda model, target: traced.append(model) or real(model, target))
     model = stack(head="softmax")
     sample_initialization(model, probes(), k=2, seed=0)

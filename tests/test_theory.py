@@ -2,7 +2,7 @@
 
 References used (none copied from the implementation): the paper's table
 (../shared/reference), scipy.integrate.quad of the Frullani form of I(m, a)
-(THEORY.md section 2), the exact Beta/Binomial decomposition of Z, closed forms
+(docs/theory.md section 2), the exact Beta/Binomial decomposition of Z, closed forms
 at special slopes, and Monte Carlo over real matrix draws.
 """
 
@@ -78,7 +78,7 @@ def test_exponent_matches_frullani_quadrature_for_other_slopes(slope):
     for m in (1, 2, 3, 5, 10, 37, 100, 1000):
         exact = frullani_exponent(m, slope)
         assert abs(theory.lyapunov_exponent(m, slope, scale=1.0) - exact) < 1e-9, m
-        # sigma_crit and eta_crit derived from it (THEORY.md section 3).
+        # sigma_crit and eta_crit derived from it (docs/theory.md section 3).
         c = 0.5 * (special.digamma(m / 2) + math.log(2))
         assert abs(theory.critical_scale(m, slope) - math.exp(-exact)) < 1.5e-7 * max(
             1.0, math.exp(-exact))
@@ -156,7 +156,7 @@ def test_inversion_symmetry(slope):
 
 @pytest.mark.parametrize("slope", [0.01, 0.1, 0.5])
 def test_large_width_asymptotics(slope):
-    # THEORY.md section 3: lambda ~ -C / d + O(d^-2).
+    # docs/theory.md section 3: lambda ~ -C / d + O(d^-2).
     a2 = slope * slope
     c_he = (5 - 2 * a2 + 5 * a2 * a2) / (4 * (1 + a2) ** 2)
     c_orth = 3 * (1 - a2) ** 2 / (4 * (1 + a2) ** 2)
@@ -306,7 +306,7 @@ def test_docstring_examples_hold():
 
 
 # --------------------------------------------------------------------------
-# recommended_k (THEORY.md section 4)
+# recommended_k (docs/theory.md section 4)
 # --------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Environment for the examples; import it before Keras.
+"""Environment for the experiments; import it before Keras.
 
 Quiet TensorFlow logs, and prefer the JAX backend when it is installed: these
 small models are dispatch-bound, and XLA-compiled JAX trains them several times

@@ -1,26 +1,24 @@
-"""Smoke tests: every example and the replication benchmark run at tiny size."""
+"""Smoke tests: every example and the replication benchmark run at tiny size, as modules."""
 
-import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from test_experiments import idx_dir, write_idx  # noqa: F401 (fixture)
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def run_script(*path_and_args):
-    path, *args = path_and_args
-    out = subprocess.run([sys.executable, os.path.join(REPO, path), *args],
+def run_script(module, *args):
+    """``python -m module args`` from the repository root, as the README runs it."""
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
 
 def test_quickstart():
-    out = run_script("examples/quickstart.py", "--depth", "5", "--networks", "1")
+    out = run_script("examples.quickstart", "--depth", "5", "--networks", "1")
     for name in ("He (Gaussian)", "LyapunovNormal", "LyapunovOrthogonal"):
         assert name in out
 
@@ -28,7 +26,7 @@ def test_quickstart():
 def test_polynomial(tmp_path):
     pytest.importorskip("matplotlib")
     plot = tmp_path / "loss.png"
-    out = run_script("examples/polynomial.py", "--seeds", "1", "--steps", "3", "--hidden", "2",
+    out = run_script("examples.polynomial", "--seeds", "1", "--steps", "3", "--hidden", "2",
                      "--plot", str(plot))
     for label in ("Glorot", "He", "Scaled orth", "Lyap Gauss", "Lyap Orth",
                   "Sampled Lyap Gauss", "Sampled Lyap Orth"):
@@ -37,23 +35,23 @@ def test_polynomial(tmp_path):
 
 
 def test_score():
-    out = run_script("examples/score.py", "--seeds", "1", "--steps", "3", "--hidden", "2",
+    out = run_script("examples.score", "--seeds", "1", "--steps", "3", "--hidden", "2",
                      "--methods", "he,scaled-orthogonal,sampled-lyapunov-normal,"
                      "sampled-lyapunov-orthogonal,lsuv")
     assert "| Sampled Lyap Orth |" in out and "| LSUV |" in out
 
 
-def test_image_classification(idx_dir):  # noqa: F811
-    out = run_script("examples/image_classification.py", "--data-dir", str(idx_dir),
+def test_image_classification(idx_dir):
+    out = run_script("examples.image_classification", "--data-dir", str(idx_dir),
                      "--epochs", "1", "--hidden", "1", "--train-size", "64")
     for label in ("He", "Lyap Orth", "Sampled Lyap Orth"):
         assert f"| {label} |" in out
     assert "| method | epoch 1 | paper |" in out
 
 
-def test_replicate_quick(idx_dir, tmp_path):  # noqa: F811
+def test_replicate_quick(idx_dir, tmp_path):
     result = tmp_path / "replication.md"
-    run_script("benchmarks/replicate.py", "--quick", "--seeds", "2", "--data-dir", str(idx_dir),
+    run_script("benchmarks.replicate", "--quick", "--seeds", "2", "--data-dir", str(idx_dir),
                "--out", str(result))
     text = result.read_text()
     for heading in ("## Polynomial regression", "## Score of a 2-D Gaussian mixture",

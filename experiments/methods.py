@@ -1,0 +1,147 @@
+"""The paper's initialization methods, its MLPs, and LSUV.
+
+Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 5. Methods (``METHODS``):
+hidden layers get the method's kernel; the first layer gets He (Gaussian
+methods) or scaled orthogonal (orthogonal methods), as the paper does; the
+linear output layer gets the same family at slope 1 (He at slope 1 is
+``N(0, 1/fan_in)``, scaled orthogonal at slope 1 is gain 1). ``"glorot"`` uses
+Keras's default GlorotUniform everywhere. ``"lsuv"`` is Mishkin & Matas (2016):
+orthogonal kernels, then each layer in order rescaled so its output variance on
+a data batch is 1. Every kernel initializer is an entry of the package's one
+registry, ``keras_lyapunov.baselines.INITIALIZERS``.
+"""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from keras_lyapunov import SampledLyapunov
+from keras_lyapunov._seeds import EXPERIMENT_LAYERS, derive_seed
+from keras_lyapunov.baselines import INITIALIZERS
+from keras_lyapunov.networks import leaky_relu_mlp
+
+__all__ = ["METHODS", "Method", "build_mlp", "lsuv", "prepare"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """An initialization method of the paper's experiments.
+
+    Attributes:
+        label: display name (as in the paper's tables).
+        hidden: registry name (``keras_lyapunov.baselines.INITIALIZERS``) of the
+            hidden kernels.
+        outer: registry name of the first and output layers' kernels.
+        sampled: select the best of k candidates (SampledLyapunov) before training.
+        lsuv: apply LSUV before training.
+    """
+
+    label: str
+    hidden: str
+    outer: str
+    sampled: bool = False
+    lsuv: bool = False
+
+
+METHODS = {
+    "glorot": Method("Glorot", "glorot-uniform", "glorot-uniform"),
+    "he": Method("He", "he", "he"),
+    "scaled-orthogonal": Method("Scaled orth", "scaled-orthogonal", "scaled-orthogonal"),
+    "lyapunov-normal": Method("Lyap Gauss", "lyapunov-normal", "he"),
+    "lyapunov-orthogonal": Method("Lyap Orth", "lyapunov-orthogonal", "scaled-orthogonal"),
+    "sampled-lyapunov-normal": Method("Sampled Lyap Gauss", "lyapunov-normal", "he",
+                                      sampled=True),
+    "sampled-lyapunov-orthogonal": Method("Sampled Lyap Orth", "lyapunov-orthogonal",
+                                          "scaled-orthogonal", sampled=True),
+    "lsuv": Method("LSUV", "orthogonal", "orthogonal", lsuv=True),
+}
+
+
+def build_mlp(input_dim, width, hidden, output_dim, *, method, slope=0.01, seed=0):
+    """The paper's MLP: Dense(input->width), ``hidden`` Dense(width->width), Dense(width->out).
+
+    Every Dense but the last is followed by ``LeakyReLU(slope)``; biases start
+    at zero; the output is linear (logits for classification).
+
+    Args:
+        input_dim: input features.
+        width: hidden width.
+        hidden: number of hidden width x width layers.
+        output_dim: outputs.
+        method: a key of ``METHODS``.
+        slope: leaky-ReLU negative slope.
+        seed: integer; layer i's kernel is drawn from a seed derived from (seed, i).
+
+    Returns:
+        A built ``keras.Sequential``.
+
+    Example:
+        >>> model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
+    """
+    spec = METHODS[method]
+    count = hidden + 2
+
+    def kernel_initializer(index, slope_after):
+        name = spec.hidden if 0 < index < count - 1 else spec.outer
+        return INITIALIZERS[name](slope_after, derive_seed(seed, EXPERIMENT_LAYERS, index))
+
+    return leaky_relu_mlp(input_dim, [width] * (count - 1) + [output_dim], slope,
+                          kernel_initializer, use_bias=True, output_activation="linear")
+
+
+def lsuv(model, x, *, tolerance=0.1, max_iterations=10):
+    """Layer-sequential unit-variance initialization (Mishkin & Matas, ICLR 2016).
+
+    Visits the Dense layers in order and divides each kernel by the standard
+    deviation of that layer's output on ``x`` until the variance is within
+    ``tolerance`` of 1 (at most ``max_iterations`` passes per layer). The
+    kernels should start orthogonal, as in the paper.
+
+    Args:
+        model: a built Sequential/Functional model.
+        x: a data batch (array).
+        tolerance: accepted ``|variance - 1|``.
+        max_iterations: passes per layer.
+
+    Returns:
+        The list of final output variances, one per Dense layer.
+    """
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    probe = keras.Model(model.inputs[0], [layer.output for layer in dense])
+    variances = []
+    for index, layer in enumerate(dense):
+        variance = math.nan
+        for _ in range(max_iterations):
+            outputs = probe(x, training=False)
+            variance = float(np.var(keras.ops.convert_to_numpy(outputs[index])))
+            if not math.isfinite(variance) or variance == 0.0:
+                break  # a dead layer cannot be rescaled
+            if abs(variance - 1.0) < tolerance:
+                break
+            layer.kernel.assign(layer.kernel / math.sqrt(variance))
+        variances.append(variance)
+    return variances
+
+
+def prepare(model, method, x_probe, *, k, seed, target_norm=None):
+    """Applies LSUV now, or returns the SampledLyapunov callback for ``fit``.
+
+    Args:
+        model: a model from :func:`build_mlp`.
+        method: its ``METHODS`` key.
+        x_probe: inputs used by LSUV and as the selection's probes.
+        k: candidates of the sampled methods.
+        seed: integer seed of the selection.
+        target_norm: the selection's target output norm (None: scale-free score).
+
+    Returns:
+        A list of callbacks to pass to ``fit`` (empty or one SampledLyapunov).
+    """
+    spec = METHODS[method]
+    if spec.lsuv:
+        lsuv(model, x_probe)
+    if spec.sampled:
+        return [SampledLyapunov(k=k, x=x_probe, seed=seed, verbose=0, target_norm=target_norm)]
+    return []

@@ -1,0 +1,86 @@
+"""The model's forward pass, stateless and compiled once for the current backend.
+
+The selection scores many candidates and the signal report measures many
+re-initializations, each with one forward pass of the same model on the same
+probes. Both go through :func:`compiled_forward` (or :func:`compile_function`
+around :func:`stateless_outputs`): ``model.stateless_call`` with explicit
+variable values, inside ``tf.function`` / ``jax.jit`` / ``torch.no_grad``, so
+a model is traced once and nothing but the result crosses to the host.
+"""
+
+import inspect
+
+import keras
+
+
+def variable_values(model):
+    """``(trainable, non_trainable)``: the current values of the model's variables."""
+    return ([v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables])
+
+
+def _inference_kwargs(model):
+    # stateless_call hands its keywords to call() as they are (unlike __call__,
+    # which drops `training` when call() does not take it).
+    parameters = inspect.signature(model.call).parameters
+    takes_training = "training" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return {"training": False} if takes_training else {}
+
+
+def stateless_outputs(model, trainable, non_trainable, x):
+    """The model's inference outputs on ``x`` with the given variable values.
+
+    Args:
+        model: a built Keras model.
+        trainable, non_trainable: values in the order of
+            ``model.trainable_variables`` / ``model.non_trainable_variables``.
+        x: the input batch.
+
+    Returns:
+        The outputs (a tensor or a structure of tensors); variables are not changed.
+    """
+    outputs, _ = model.stateless_call(trainable, non_trainable, x, **_inference_kwargs(model))
+    return outputs
+
+
+def compile_function(function):
+    """``function`` compiled for the backend: tf.function, jax.jit, or torch without autograd."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    if backend == "torch":
+        import torch
+
+        def without_gradients(*args):
+            with torch.no_grad():
+                return function(*args)
+
+        return without_gradients
+    return function
+
+
+def compiled_forward(model, reduce):
+    """One compiled ``(trainable, non_trainable, x, *args) -> reduce(outputs, *args)``.
+
+    Args:
+        model: a built Keras model.
+        reduce: ``(outputs, *args) -> tensor``, e.g. a score of the outputs.
+
+    Returns:
+        The compiled function; call it with :func:`variable_values` of the model.
+
+    Example:
+        >>> forward = compiled_forward(model, lambda y: keras.ops.mean(y))
+        >>> forward(*variable_values(model), x)
+    """
+    def forward(trainable, non_trainable, x, *args):
+        return reduce(stateless_outputs(model, trainable, non_trainable, x), *args)
+
+    return compile_function(forward)

@@ -1,0 +1,114 @@
+"""Probe inputs, and the log-norms measured on them.
+
+The selection and the signal report both run the model on a probe batch: the
+first rows of the user's data, or uniform draws on the model's input shape.
+``log_norms`` measures ``log ||y_i||`` per sample without overflow or underflow.
+"""
+
+import keras
+import numpy as np
+
+from keras_lyapunov import _seeds
+from keras_lyapunov._seeds import derive_seed
+
+DEFAULT_PROBE_RANGE = (0.0, 1.0)
+
+
+def input_spec(model):
+    """``(per-sample shape, dtype)`` of a single-input model, ``(None, None)`` if unknown."""
+    inputs = getattr(model, "inputs", None)
+    if inputs:
+        if len(inputs) != 1:
+            raise ValueError(
+                "sampled selection supports single-input models; this model has "
+                f"{len(inputs)} inputs."
+            )
+        return tuple(inputs[0].shape[1:]), inputs[0].dtype
+    return None, None
+
+
+def take_probes(x, num_probes):
+    """Up to `num_probes` rows of `x` (array, tensor, tf.data or any iterable)."""
+    if isinstance(x, np.ndarray) or keras.ops.is_tensor(x) or hasattr(x, "__array__"):
+        return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes]
+    if isinstance(x, (list, tuple)):
+        return np.asarray(x)[:num_probes]
+    try:
+        iterator = iter(x)
+    except TypeError as error:
+        raise ValueError(
+            "`x` must be an array, a tensor, a tf.data.Dataset or an iterable of "
+            f"batches. Received: x of type {type(x).__name__}."
+        ) from error
+    rows, count = [], 0
+    for batch in iterator:
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]  # (x, y) or (x, y, sample_weight)
+        batch = np.asarray(keras.ops.convert_to_numpy(batch))
+        rows.append(batch)
+        count += len(batch)
+        if count >= num_probes:
+            break
+    if not rows:
+        raise ValueError("`x` yielded no batches to use as probe inputs.")
+    return np.concatenate(rows)[:num_probes]
+
+
+def probe_inputs(model, x, num_probes, probe_range, seed):
+    """The probe batch as a backend tensor: the first ``num_probes`` rows of ``x``, or
+    uniform draws on ``probe_range`` over the model's input shape when ``x`` is None.
+
+    Raises:
+        ValueError: naming ``x`` when it cannot serve as probes.
+    """
+    shape, dtype = input_spec(model)
+    if x is None:
+        if shape is None or any(d is None for d in shape):
+            raise ValueError(
+                "`x` is required: the model's input shape is not known (a subclassed "
+                "or unbuilt model). Pass probe inputs, e.g. a batch of training data."
+            )
+        low, high = probe_range
+        return keras.random.uniform(
+            (num_probes, *shape), minval=low, maxval=high, dtype=dtype or "float32",
+            seed=derive_seed(seed, _seeds.UNIFORM_PROBES),
+        )
+    probes = take_probes(x, num_probes)
+    if probes.dtype.kind not in "iuf" or probes.ndim < 2 or len(probes) == 0:
+        raise ValueError(
+            "`x` must hold a batch of numeric probe inputs of shape (batch, ...). "
+            f"Received: array of shape {probes.shape} and dtype {probes.dtype}."
+        )
+    if shape is not None and not all(
+        expected is None or expected == got for expected, got in zip(shape, probes.shape[1:])
+    ) or shape is not None and len(shape) != probes.ndim - 1:
+        raise ValueError(
+            f"`x` has per-sample shape {probes.shape[1:]}, but the model expects {shape}."
+        )
+    if not np.all(np.isfinite(probes)):
+        raise ValueError("`x` contains NaN or infinite values; probe inputs must be finite.")
+    norms = np.linalg.norm(probes.reshape(len(probes), -1), axis=1)
+    if np.any(norms == 0):
+        raise ValueError(
+            "`x` contains an all-zero probe input; the scale-free score divides by ||x||."
+        )
+    return keras.ops.convert_to_tensor(probes, dtype=dtype or keras.config.floatx())
+
+
+def log_norms(tensors):
+    """``log ||y_i||`` per sample of one tensor or of several joined, as float32.
+
+    Scaled by the largest entry first, so outputs far below float32's range of
+    squares (``||y|| < 1e-19``) keep a finite log; ``-inf`` only for ``y_i = 0``.
+    """
+    ops = keras.ops
+    flat = []
+    for y in keras.tree.flatten(tensors):
+        if y.dtype in ("float16", "bfloat16") or "int" in str(y.dtype):
+            y = ops.cast(y, "float32")
+        flat.append(ops.reshape(y, (ops.shape(y)[0], -1)))
+    flat = ops.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
+    largest = ops.max(ops.abs(flat), axis=1)
+    unit = ops.where(largest > 0, largest, ops.ones_like(largest))
+    result = ops.log(largest) + ops.log(ops.norm(flat / ops.expand_dims(unit, 1), axis=1))
+    return ops.cast(result, "float32")

@@ -1,0 +1,86 @@
+"""Argument checks shared by every module: one message format, no silent clamping.
+
+Each check returns the value in its canonical Python type or raises a
+``ValueError`` that names the argument, the valid range and what was received.
+NumPy only, no Keras, so :mod:`keras_lyapunov.theory` can use it too.
+"""
+
+import math
+import numbers
+import random as python_random
+
+import numpy as np
+
+_BOOLS = (bool, np.bool_)
+
+
+def integer(value, name, *, minimum=1):
+    """An integer ``>= minimum`` (booleans and integral floats rejected) as an int."""
+    if isinstance(value, _BOOLS) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}."
+        )
+    return int(value)
+
+
+def positive_finite(value, name, *, what="a positive finite number"):
+    """A real number ``0 < value < inf`` as a float."""
+    if (
+        isinstance(value, _BOOLS)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 < float(value) < math.inf
+    ):
+        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}.")
+    return float(value)
+
+
+def open_unit(value, name):
+    """A real number in the open interval (0, 1) as a float."""
+    if (
+        isinstance(value, _BOOLS)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 < float(value) < 1.0
+    ):
+        raise ValueError(f"`{name}` must be a number in (0, 1). Received: {name}={value!r}.")
+    return float(value)
+
+
+def one_of(value, name, options):
+    """One of the tuple ``options`` (booleans rejected), returned as the option itself."""
+    try:
+        found = not isinstance(value, _BOOLS) and value in options
+    except (TypeError, ValueError):  # unhashable or array-like values
+        found = False
+    if not found:
+        raise ValueError(f"`{name}` must be one of {options}. Received: {name}={value!r}.")
+    return options[options.index(value)]
+
+
+def interval(value, name):
+    """A pair ``(low, high)`` of finite numbers with ``low < high``, as floats."""
+    message = (
+        f"`{name}` must be a pair (low, high) of finite numbers with "
+        f"low < high. Received: {name}={value!r}."
+    )
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(message) from error
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(message)
+    return low, high
+
+
+def optional_seed(seed):
+    """``None`` or an integer ``>= 0`` (a base seed that others derive from)."""
+    if seed is None:
+        return None
+    if isinstance(seed, _BOOLS) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}.")
+    return int(seed)
+
+
+def resolved_seed(seed):
+    """:func:`optional_seed`, with ``None`` replaced by a fresh random seed."""
+    seed = optional_seed(seed)
+    return python_random.randint(1, 2**31 - 1) if seed is None else seed

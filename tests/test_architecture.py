@@ -1,0 +1,128 @@
+"""The layout the README describes: what the package holds, who imports what, live citations."""
+
+import ast
+import pathlib
+import re
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "keras_lyapunov"
+PROJECT_CODE = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
+OUR_PACKAGES = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
+
+
+def python_files(*folders):
+    return sorted(path for folder in folders for path in (REPO / folder).rglob("*.py"))
+
+
+def ours(module_name):
+    return module_name is not None and module_name.split(".")[0] in OUR_PACKAGES
+
+
+def underscore_imports(path):
+    """``from ours import _name`` and ``ours_module._name`` uses in one file.
+
+    Private *modules* (``keras_lyapunov._seeds``) are the package's shared helpers and
+    may be imported; the underscore *names* inside any module are its own.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found, module_aliases = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and ours(node.module):
+            for alias in node.names:
+                submodule = REPO.joinpath(*node.module.split("."), f"{alias.name}.py")
+                if alias.name.startswith("_") and not submodule.exists():
+                    found.append(f"from {node.module} import {alias.name}")
+                else:  # a name, or a (private) module whose own names are checked below
+                    module_aliases.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if ours(alias.name):
+                    module_aliases.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name) and node.value.id in module_aliases):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", python_files(*PROJECT_CODE), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_module_uses_another_modules_underscore_names(path):
+    assert underscore_imports(path) == []
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_package_holds_only_the_library():
+    # No training loops, data readers or example command lines in what users install.
+    for path in python_files("keras_lyapunov"):
+        modules = imported_modules(path)
+        assert not modules & {"gzip", "struct", "experiments", "examples"}, path.name
+        assert "argparse" not in modules or path.name == "cli.py", path.name
+        tree = ast.parse(path.read_text())
+        training_calls = [node.func.attr for node in ast.walk(tree)
+                          if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                          and node.func.attr in ("fit", "evaluate", "train_on_batch")]
+        training_functions = [node.name for node in ast.walk(tree)
+                              if isinstance(node, ast.FunctionDef)
+                              and node.name.startswith(("train", "_train"))]
+        assert training_calls == [] and training_functions == [], path.name
+
+
+def test_the_mathematics_imports_no_keras():
+    for name in ("theory.py", "_validation.py", "_seeds.py"):
+        modules = imported_modules(PACKAGE / name)
+        assert not modules & {"keras", "tensorflow", "jax", "torch"}, name
+
+
+def theory_sections():
+    text = (REPO / "docs" / "theory.md").read_text()
+    return {int(n) for n in re.findall(r"^## (\d+)\. ", text, flags=re.MULTILINE)}
+
+
+def cited_sections(text):
+    """Section numbers of every "docs/theory.md section(s) ..." citation in a text."""
+    numbers = []
+    for match in re.finditer(r"docs/theory\.md\s+sections?\s+([\d, and-]+)", text):
+        numbers += [int(n) for n in re.findall(r"\d+", match.group(1))]
+    return numbers
+
+
+def test_every_theory_citation_resolves():
+    sections = theory_sections()
+    assert sections == set(range(1, max(sections) + 1))
+    files = [*python_files(*PROJECT_CODE, "tests"), REPO / "README.md",
+             *sorted((REPO / "benchmarks" / "results").glob("*.md"))]
+    files.remove(pathlib.Path(__file__).resolve())  # this file names what it looks for
+    citations = 0
+    for path in files:
+        text = path.read_text()
+        assert "THEORY.md" not in text, f"{path.name} cites a file outside the repository"
+        for number in cited_sections(text):
+            citations += 1
+            assert number in sections, f"{path.name} cites docs/theory.md section {number}"
+    assert citations >= 20
+
+
+def test_the_readme_layout_matches_the_tree():
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    paths = set(re.findall(r"`([\w./-]+\.(?:py|md)|[\w-]+/)`", layout))
+    for path in paths:
+        assert (REPO / path).exists(), f"README's Layout names {path}, which does not exist"
+    for module in PACKAGE.glob("*.py"):
+        if module.name not in ("__init__.py", "__main__.py"):
+            assert f"keras_lyapunov/{module.name}" in paths, f"Layout omits {module.name}"
+    for folder in ("experiments/", "examples/", "benchmarks/", "scripts/", "tests/", "docs/"):
+        assert folder in paths, f"Layout omits {folder}"

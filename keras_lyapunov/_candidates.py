@@ -9,6 +9,7 @@ share a law. Used by the sampled selection and by the signal report's ensemble.
 import keras
 
 from keras_lyapunov import _seeds
+from keras_lyapunov._provenance import takes_seed
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
 
@@ -26,14 +27,6 @@ def all_layers(model):
     return found
 
 
-def takes_seed(initializer):
-    """Whether the initializer has a seed, so that it can draw new candidates."""
-    try:
-        return "seed" in initializer.get_config()
-    except (AttributeError, NotImplementedError, TypeError):
-        return False
-
-
 def is_frozen(layer, model):
     """Whether the layer must not be touched.
 
@@ -45,44 +38,126 @@ def is_frozen(layer, model):
     return not model.trainable
 
 
-def selected_kernels(model, layers):
-    """[(layer, kernel variable, initializer)] in model order, frozen layers excluded."""
-    chosen = []
-    if isinstance(layers, tuple):
-        wanted = [item.name if isinstance(item, keras.layers.Layer) else item for item in layers]
-        known = {layer.name: layer for layer in all_layers(model)}
-        missing = [name for name in wanted if name not in known]
-        if missing:
+# The weight matrices a selection re-draws: (variable attribute, initializer attribute)
+# of Keras layers: Dense and convolutions, recurrent cells, Embedding, separable convs.
+KERNEL_VARIABLES = (
+    ("kernel", "kernel_initializer"),
+    ("recurrent_kernel", "recurrent_initializer"),
+    ("embeddings", "embeddings_initializer"),
+    ("depthwise_kernel", "depthwise_initializer"),
+    ("pointwise_kernel", "pointwise_initializer"),
+)
+
+
+def _layer_kernels(layer):
+    """[(variable, initializer)] of the KERNEL_VARIABLES a layer has built."""
+    found = []
+    for variable_name, initializer_name in KERNEL_VARIABLES:
+        initializer = getattr(layer, initializer_name, None)
+        try:
+            variable = getattr(layer, variable_name, None)
+        except (AttributeError, ValueError):  # e.g. a property of an unbuilt layer
+            variable = None
+        if isinstance(variable, keras.Variable) and initializer is not None:
+            found.append((variable, initializer))
+    return found
+
+
+def _with_sublayers(layer):
+    flatten = getattr(layer, "_flatten_layers", None)
+    return list(flatten(include_self=True, recursive=True)) if flatten else [layer]
+
+
+def _requested_layers(model, layers):
+    """The layers a ``layers=[...]`` list names: layer objects by identity, names uniquely."""
+    everything = all_layers(model)
+    requested = []
+    for item in layers:
+        if isinstance(item, keras.layers.Layer):
+            if not any(layer is item for layer in everything):
+                raise ValueError(
+                    f"`layers` includes the layer {item.name!r}, which is not a layer of this "
+                    "model (layer objects are matched by identity, not by name).")
+            requested.append(item)
+            continue
+        named = [layer for layer in everything if layer.name == item]
+        if not named:
             raise ValueError(
-                f"`layers` names layers the model does not have: {missing}. "
-                f"Layers with kernels: {[n for n, l in known.items() if hasattr(l, 'kernel')]}."
-            )
-        candidates = [known[name] for name in wanted]
-    else:
-        candidates = all_layers(model)
-    for layer in candidates:
-        kernel = getattr(layer, "kernel", None)
-        initializer = getattr(layer, "kernel_initializer", None)
-        if not isinstance(kernel, keras.Variable) or initializer is None:
-            if isinstance(layers, tuple):
-                raise ValueError(
-                    f"`layers` includes {layer.name!r}, which has no kernel to re-sample."
-                )
-            continue
-        if is_frozen(layer, model) or not kernel.trainable:
-            continue  # trainable=False layers are never touched
-        if layers == "lyapunov" and not isinstance(initializer, LYAPUNOV_INITIALIZERS):
-            continue
-        if not isinstance(initializer, LYAPUNOV_INITIALIZERS) and not takes_seed(initializer):
-            if isinstance(layers, tuple):
-                raise ValueError(
-                    f"`layers` includes {layer.name!r}, whose kernel initializer "
-                    f"{type(initializer).__name__} takes no seed, so it cannot draw "
-                    "new candidates."
-                )
-            continue
-        chosen.append((layer, kernel, initializer))
+                f"`layers` names {item!r}, which no layer of this model is called. Layers "
+                f"with kernels: {[l.name for l in everything if _layer_kernels(l)]}.")
+        if len(named) > 1:
+            raise ValueError(
+                f"`layers` names {item!r}, which {len(named)} layers of this model are "
+                "called (nested models); pass the layer object instead.")
+        requested.append(named[0])
+    return requested
+
+
+def _owners(model, layers):
+    """[(owner layer, the layers whose kernels it stands for)] that ``layers`` selects."""
+    if isinstance(layers, tuple):
+        return [(owner, _with_sublayers(owner)) for owner in _requested_layers(model, layers)]
+    return [(layer, [layer]) for layer in all_layers(model)]
+
+
+def _eligible(initializer, layers):
+    if isinstance(initializer, LYAPUNOV_INITIALIZERS):
+        return True
+    return layers != "lyapunov" and takes_seed(initializer)
+
+
+def selected_kernels(model, layers):
+    """[(layer, kernel variable, initializer)] in model order, frozen layers excluded.
+
+    Covers every variable of :data:`KERNEL_VARIABLES` (kernels, recurrent kernels,
+    embeddings, depthwise and pointwise kernels): with ``layers="lyapunov"`` those
+    built by a Lyapunov initializer, with ``"all"`` those built by any seeded
+    initializer, with a list of layers those of the listed layers and their
+    sublayers (a recurrent layer's cell).
+    """
+    explicit = isinstance(layers, tuple)
+    chosen, seen = [], set()
+    for owner, members in _owners(model, layers):
+        pairs = [(layer, variable, initializer)
+                 for layer in members for variable, initializer in _layer_kernels(layer)]
+        if explicit and not pairs:
+            raise ValueError(f"`layers` includes {owner.name!r}, which has no kernel to re-sample.")
+        for layer, variable, initializer in pairs:
+            if id(variable) in seen or is_frozen(layer, model) or not variable.trainable:
+                continue  # trainable=False layers are never touched
+            if not _eligible(initializer, layers):
+                if explicit:
+                    raise ValueError(
+                        f"`layers` includes {layer.name!r}, whose initializer "
+                        f"{type(initializer).__name__} takes no seed, so it cannot draw "
+                        "new candidates.")
+                continue
+            seen.add(id(variable))
+            chosen.append((layer, variable, initializer))
     return chosen
+
+
+def unselected_seeded_variables(model, layers):
+    """Variables that come from a seeded initializer the selection does not re-draw.
+
+    Returns:
+        ``["layer/attribute (Initializer)", ...]`` for every ``*_initializer``
+        attribute of a selected, trainable layer that the selection would take
+        (a Lyapunov initializer; with ``layers`` other than ``"lyapunov"`` any
+        seeded one) but that is not one of :data:`KERNEL_VARIABLES`.
+    """
+    covered = {initializer_name for _, initializer_name in KERNEL_VARIABLES}
+    found = []
+    for layer in (layer for _, members in _owners(model, layers) for layer in members):
+        if is_frozen(layer, model):
+            continue
+        for name, initializer in vars(layer).items():
+            if (name.endswith("_initializer") and name not in covered
+                    and isinstance(initializer, keras.initializers.Initializer)
+                    and _eligible(initializer, layers)):
+                found.append(f"{layer.name}/{name[:-len('_initializer')]} "
+                             f"({type(initializer).__name__})")
+    return found
 
 
 class CandidateDrawer:

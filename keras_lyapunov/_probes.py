@@ -27,8 +27,33 @@ def input_spec(model):
     return None, None
 
 
-def take_probes(x, num_probes):
-    """Up to `num_probes` rows of `x` (array, tensor, tf.data or any iterable)."""
+def _single_input(x):
+    """The one input of ``x``: a one-entry dict ``{"input": array}`` gives its array."""
+    if isinstance(x, dict):
+        if len(x) != 1:
+            raise ValueError(
+                f"`x` is a dict of {len(x)} inputs ({sorted(x)}); sampled selection "
+                "supports single-input models: pass the one input's array.")
+        return next(iter(x.values()))
+    return x
+
+
+def _unbatched(batch, sample_ndim):
+    return batch.ndim == sample_ndim if sample_ndim is not None else batch.ndim < 2
+
+
+def take_probes(x, num_probes, sample_ndim=None):
+    """Up to ``num_probes`` rows of ``x`` (array, tensor, dict, tf.data or any iterable).
+
+    Args:
+        x: the probe source; batches of an iterable may be ``(x, y[, w])`` tuples.
+        num_probes: rows wanted.
+        sample_ndim: the rank of one sample, when known (to recognise unbatched data).
+
+    Raises:
+        ValueError: naming ``x``, for data that cannot give a batch of probes.
+    """
+    x = _single_input(x)
     if isinstance(x, np.ndarray) or keras.ops.is_tensor(x) or hasattr(x, "__array__"):
         return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes]
     if isinstance(x, (list, tuple)):
@@ -44,7 +69,11 @@ def take_probes(x, num_probes):
     for batch in iterator:
         if isinstance(batch, (tuple, list)):
             batch = batch[0]  # (x, y) or (x, y, sample_weight)
-        batch = np.asarray(keras.ops.convert_to_numpy(batch))
+        batch = np.asarray(keras.ops.convert_to_numpy(_single_input(batch)))
+        if _unbatched(batch, sample_ndim):
+            raise ValueError(
+                f"`x` yields single samples of shape {batch.shape}, not batches: batch it "
+                "first (e.g. `dataset.batch(256)` for a tf.data.Dataset).")
         rows.append(batch)
         count += len(batch)
         if count >= num_probes:
@@ -68,12 +97,17 @@ def probe_inputs(model, x, num_probes, probe_range, seed):
                 "`x` is required: the model's input shape is not known (a subclassed "
                 "or unbuilt model). Pass probe inputs, e.g. a batch of training data."
             )
+        if dtype is not None and not keras.backend.is_float_dtype(dtype):
+            raise ValueError(
+                f"`x` is required: the model takes {keras.backend.standardize_dtype(dtype)} "
+                "inputs (e.g. token ids for an Embedding), and uniform probes are drawn "
+                "only for floating inputs. Pass a batch of real inputs.")
         low, high = probe_range
         return keras.random.uniform(
             (num_probes, *shape), minval=low, maxval=high, dtype=dtype or "float32",
             seed=derive_seed(seed, _seeds.UNIFORM_PROBES),
         )
-    probes = take_probes(x, num_probes)
+    probes = take_probes(x, num_probes, None if shape is None else len(shape))
     if probes.dtype.kind not in "iuf" or probes.ndim < 2 or len(probes) == 0:
         raise ValueError(
             "`x` must hold a batch of numeric probe inputs of shape (batch, ...). "
@@ -87,8 +121,8 @@ def probe_inputs(model, x, num_probes, probe_range, seed):
         )
     if not np.all(np.isfinite(probes)):
         raise ValueError("`x` contains NaN or infinite values; probe inputs must be finite.")
-    norms = np.linalg.norm(probes.reshape(len(probes), -1), axis=1)
-    if np.any(norms == 0):
+    # Exact zeros, not a zero norm: the norm of a tiny float32 input underflows.
+    if np.any(np.all(probes.reshape(len(probes), -1) == 0, axis=1)):
         raise ValueError(
             "`x` contains an all-zero probe input; the scale-free score divides by ||x||."
         )

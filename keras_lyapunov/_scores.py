@@ -21,16 +21,16 @@ SATURATING_ACTIVATIONS = (
 )  # fmt: skip
 
 
-def output_layer(model):
-    """The layer that produces the model's (first) output, if it can be known."""
+def output_layers(model):
+    """The layers that produce the model's outputs, in order (those that can be known)."""
     if isinstance(model, keras.Sequential):
-        return model.layers[-1] if model.layers else None
-    outputs = getattr(model, "outputs", None)
-    if outputs:
-        history = getattr(outputs[0], "_keras_history", None)
-        if history is not None:
-            return history[0]
-    return None
+        return model.layers[-1:]
+    found = []
+    for output in keras.tree.flatten(getattr(model, "outputs", None) or []):
+        history = getattr(output, "_keras_history", None)
+        if history is not None and not any(layer is history[0] for layer in found):
+            found.append(history[0])
+    return found
 
 
 def activation_name(function):
@@ -39,30 +39,46 @@ def activation_name(function):
 
 
 @contextlib.contextmanager
+def _softmax_layer_as_identity(layer):
+    original = layer.__dict__.get("call")
+    object.__setattr__(layer, "call", lambda inputs, mask=None, **kwargs: inputs)
+    try:
+        yield f"the input of {layer.name!r} (softmax)"
+    finally:
+        if original is None:
+            object.__delattr__(layer, "call")
+        else:
+            object.__setattr__(layer, "call", original)
+
+
+@contextlib.contextmanager
+def _linear_activation(layer, name):
+    activation = layer.activation
+    layer.activation = keras.activations.linear
+    try:
+        yield f"the pre-activation of {layer.name!r} (before its {name})"
+    finally:
+        layer.activation = activation
+
+
+@contextlib.contextmanager
 def linear_head(model):
-    """Temporarily removes a saturating output activation; yields a description."""
-    layer = output_layer(model)
-    if layer is not None and isinstance(layer, keras.layers.Softmax):
-        original = layer.__dict__.get("call")
-        object.__setattr__(layer, "call", lambda inputs, mask=None: inputs)
-        try:
-            yield f"the input of {layer.name!r} (softmax)"
-        finally:
-            if original is None:
-                object.__delattr__(layer, "call")
-            else:
-                object.__setattr__(layer, "call", original)
-        return
-    activation = getattr(layer, "activation", None) if layer is not None else None
-    if activation is not None and activation_name(activation) in SATURATING_ACTIVATIONS:
-        name = activation_name(activation)
-        layer.activation = keras.activations.linear
-        try:
-            yield f"the pre-activation of {layer.name!r} (before its {name})"
-        finally:
-            layer.activation = activation
-        return
-    yield "the model output"
+    """Temporarily removes every output's saturating activation; yields a description.
+
+    Each output layer that is a ``Softmax`` layer, or whose ``activation`` is one of
+    :data:`SATURATING_ACTIVATIONS`, computes its input (pre-activation) instead
+    inside the block, and is restored on exit, also on an exception.
+    """
+    with contextlib.ExitStack() as stack:
+        described = []
+        for layer in output_layers(model):
+            activation = getattr(layer, "activation", None)
+            if isinstance(layer, keras.layers.Softmax):
+                described.append(stack.enter_context(_softmax_layer_as_identity(layer)))
+            elif activation is not None and activation_name(activation) in SATURATING_ACTIVATIONS:
+                described.append(stack.enter_context(
+                    _linear_activation(layer, activation_name(activation))))
+        yield " and ".join(described) if described else "the model output"
 
 
 def score_statistic(outputs, log_input_norms, target_norm):

@@ -23,6 +23,15 @@ def integer(value, name, *, minimum=1):
     return int(value)
 
 
+def whole_number(value, name, *, minimum=1):
+    """An integer, or a float with an integral value, ``>= minimum`` (booleans rejected)."""
+    integral_float = (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+                      and math.isfinite(value) and float(value).is_integer())
+    if integral_float:
+        value = int(value)
+    return integer(value, name, minimum=minimum)
+
+
 def positive_finite(value, name, *, what="a positive finite number"):
     """A real number ``0 < value < inf`` as a float."""
     if (

@@ -6,6 +6,8 @@ A thin layer over :mod:`keras_lyapunov.theory` and
 
 import argparse
 import csv
+import importlib.util
+import os
 import sys
 
 import numpy as np
@@ -134,8 +136,8 @@ def build_parser():
         help="output format (default: csv)",
     )
     table.add_argument(
-        "--digits", type=int, default=10,
-        help="significant digits per value (default: 10)",
+        "--digits", type=_int_in("--digits", 1, 17), default=10,
+        help="significant digits per value, 1 to 17 (default: 10)",
     )
     report = commands.add_parser(
         "report",
@@ -166,22 +168,68 @@ def build_parser():
                         help="seed of the ensemble and probes (default: 0)")
     report.add_argument("--plot", metavar="PATH",
                         help="write the figure there (needs matplotlib: the [plot] extra)")
-    report.add_argument("--digits", type=int, default=3, help="decimals (default: 3)")
+    report.add_argument("--digits", type=_int_in("--digits", 0, 15), default=3,
+                        help="decimals, 0 to 15 (default: 3)")
     return parser
 
 
-def _positive_int(name, minimum=1):
+def _int_in(name, minimum, maximum=None):
+    """An argparse type: an integer in ``[minimum, maximum]`` (no upper bound if None)."""
+    allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be an integer >= {minimum}, got {text!r}")
+        if value is None or value < minimum or maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer {allowed}, got {text!r}")
         return value
 
     return parse
+
+
+def _positive_int(name, minimum=1):
+    return _int_in(name, minimum)
+
+
+# The report holds the model, one re-drawn copy of every kernel, and the Gaussian
+# matrices and Q factors of the orthogonal draws: about four float32 copies.
+_REPORT_COPIES = 4
+
+
+def _available_memory():
+    """Bytes of memory available to this process, or None if it cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_report(args, parser):
+    """Refuses, before any work, a report that cannot finish: memory, the figure's path."""
+    weights = args.width * args.width * args.depth
+    needed = _REPORT_COPIES * 4 * weights
+    available = _available_memory()
+    if available is not None and needed > available:
+        parser.error(
+            f"--width {args.width} --depth {args.depth}: the model has {weights:.3g} weights "
+            f"and the report needs about {needed / 2**30:.3g} GiB of memory (the model, a "
+            f"re-drawn copy and the orthogonal draws' workspace), but {available / 2**30:.3g} "
+            "GiB are available. Use a smaller --width or --depth.")
+    if args.plot:
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib: pip install 'keras_lyapunov[plot]'")
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            parser.error(f"--plot {args.plot}: the folder {folder} does not exist")
 
 
 def _report(args, out):
@@ -221,5 +269,6 @@ def main(argv=None):
             parser.error(str(error))
         _print_table(table, args.format, args.digits, sys.stdout)
     elif args.command == "report":
+        _check_report(args, parser)
         _report(args, sys.stdout)
     return 0

@@ -17,9 +17,10 @@ import keras
 import numpy as np
 
 from keras_lyapunov import _seeds, _validation, theory
-from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels, takes_seed
+from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels
 from keras_lyapunov._forward import compile_function, stateless_outputs, variable_values
 from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs
+from keras_lyapunov._provenance import takes_seed
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal
 from keras_lyapunov.initializers import kernel_law
@@ -316,6 +317,22 @@ def _measure(model, chain, probes, samples, seed):
     return measured
 
 
+def _zero_output_note(zero, samples, slope):
+    """Why ``zero`` of ``samples`` networks output exactly zero at a layer, and what it does."""
+    excluded = ("they are excluded from the measured moments, which are therefore biased "
+                "upward (only the networks whose signal stayed representable remain).")
+    if slope == 0.0:
+        return f"{zero} of {samples} networks output exactly zero here (ReLU); {excluded}"
+    if slope is None:
+        return (f"{zero} of {samples} networks output exactly zero here (died, or underflowed "
+                f"the float range); {excluded}")
+    # A leaky ReLU of a nonzero input is never zero: the signal fell below the
+    # smallest representable number (about 1e-45 in float32) and rounded to 0.
+    return (f"{zero} of {samples} networks underflowed here: their signal fell below the "
+            f"smallest representable float (about 1e-45 in float32) and rounded to zero; "
+            f"{excluded}")
+
+
 def _finite_moments(values):
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -391,11 +408,10 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
             cumulative_mean += gain_mean
             cumulative_variance += gain_std**2
         measured_mean, measured_std = _finite_moments(measured[:, :, index])
-        dead = int(np.sum(~np.isfinite(measured[:, 0, index])))
-        if dead:
-            note = (note + " " if note else "") + (
-                f"{dead} of {samples} networks output exactly zero here "
-                "(excluded from the measured moments).")
+        zero = int(np.sum(~np.all(np.isfinite(measured[:, :, index]), axis=1)))
+        if zero:
+            note = (note + " " if note else "") + _zero_output_note(
+                zero, samples, step.activation.slope)
         layer = step.layer
         kernel = getattr(layer, "kernel", None)
         initializer = getattr(layer, "kernel_initializer", None)

@@ -27,11 +27,12 @@ import warnings
 
 import keras
 
-from keras_lyapunov import _validation, theory
+from keras_lyapunov import _provenance, _validation, theory
 
 __all__ = ["LyapunovNormal", "LyapunovOrthogonal"]
 
 _HALF_PRECISION = ("float16", "bfloat16")
+MAX_SEED = 2**32
 
 
 def kernel_matrix_shape(shape):
@@ -100,9 +101,10 @@ class _LyapunovInitializer(keras.initializers.Initializer):
             seed = keras.saving.deserialize_keras_object(seed)
         if isinstance(seed, bool) or not isinstance(
             seed, (int, keras.random.SeedGenerator)
-        ):
+        ) or isinstance(seed, int) and not 0 <= seed < MAX_SEED:
+            # The range every backend accepts (JAX takes uint32 seeds only).
             raise ValueError(
-                "`seed` must be None, an integer or a "
+                "`seed` must be None, an integer with 0 <= seed < 2**32, or a "
                 f"keras.random.SeedGenerator. Received: seed={seed!r}."
             )
         self.seed = seed
@@ -124,6 +126,17 @@ class _LyapunovInitializer(keras.initializers.Initializer):
                 UserWarning,
                 stacklevel=3,
             )
+
+    def with_seed(self, seed):
+        """A new initializer of the same class and slope with another seed.
+
+        Args:
+            seed: None, an int or a ``keras.random.SeedGenerator``.
+
+        Returns:
+            An initializer of ``type(self)``.
+        """
+        return type(self)(slope=self.slope, seed=seed)
 
     def scale(self, shape):
         """The critical scale used for a kernel of this shape.
@@ -203,9 +216,12 @@ class LyapunovNormal(_LyapunovInitializer):
     def __call__(self, shape, dtype=None):
         _floating_dtype(dtype)  # validates; the argument passes on as given
         self._count_call()
-        return keras.random.normal(
+        state = _provenance.seed_state(self.seed)
+        value = keras.random.normal(
             shape=shape, mean=0.0, stddev=self.scale(shape), seed=self.seed, dtype=dtype
         )
+        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
+        return value
 
     def _draw(self, batch_shape, shape, dtype):
         return keras.random.normal(
@@ -244,7 +260,10 @@ class LyapunovOrthogonal(_LyapunovInitializer):
     def __call__(self, shape, dtype=None):
         _floating_dtype(dtype)
         self._count_call()
-        return self._draw((), shape, dtype)
+        state = _provenance.seed_state(self.seed)
+        value = self._draw((), shape, dtype)
+        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
+        return value
 
     def _draw(self, batch_shape, shape, dtype):
         dtype = _floating_dtype(dtype)

@@ -31,13 +31,20 @@ import warnings
 import keras
 import numpy as np
 
-from keras_lyapunov import _seeds, _validation
-from keras_lyapunov._candidates import CandidateDrawer, selected_kernels
+from keras_lyapunov import _provenance, _seeds, _validation
+from keras_lyapunov._candidates import (
+    KERNEL_VARIABLES,
+    CandidateDrawer,
+    selected_kernels,
+    unselected_seeded_variables,
+)
 from keras_lyapunov._forward import variable_values
 from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs, take_probes
 from keras_lyapunov._scores import cached_statistic, linear_head
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
+
+KERNEL_NAMES = tuple(variable for variable, _ in KERNEL_VARIABLES)
 
 __all__ = ["SampledLyapunov", "SelectionResult", "SelectionSettings", "sample_initialization"]
 
@@ -177,7 +184,10 @@ def _already_trained(model):
     return None
 
 
-def _skipped_result(seed, reason):
+def _skipped(seed, reason):
+    """Warns that nothing was re-sampled, and why; the result says the same."""
+    warnings.warn(f"SampledLyapunov did not re-sample: {reason}; every weight is "
+                  "left untouched.", UserWarning, stacklevel=4)
     return SelectionResult(
         scores=np.zeros(0), log_gains=np.zeros(0), chosen=None, chosen_score=math.nan,
         seed=seed, seeds=(), variables=(), measured_at="", skipped=reason,
@@ -189,31 +199,51 @@ def _restore(backup):
         variable.assign(value)
 
 
+def _not_fresh(kernels):
+    """Why the kernels must not be replaced, or None when all hold their initializer's draw."""
+    flags = _provenance.fresh_flags([(kernel, initializer) for _, kernel, initializer in kernels])
+    if all(flags):
+        return None
+    stale = [kernel.path for (_, kernel, _), ok in zip(kernels, flags) if not ok]
+    shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+    return (f"{len(stale)} of {len(kernels)} kernels ({shown}) do not hold the values their "
+            "initializer drew: they were trained, loaded or set by hand, or their origin "
+            "cannot be told (a Keras initializer seeded by a SeedGenerator)")
+
+
 def _select(model, x, settings):
-    """Runs the selection; returns (result, backup of the original kernels or None)."""
+    """Runs the selection in place; returns its :class:`SelectionResult` and the kernels."""
     k, layers, target_norm, verbose = (
         settings.k, settings.layers, settings.target_norm, settings.verbose)
     seed = _validation.resolved_seed(settings.seed)
 
     reason = _already_trained(model)
     if reason is not None:
-        warnings.warn(f"SampledLyapunov did not re-sample: {reason}; every weight is "
-                      "left untouched.", UserWarning, stacklevel=3)
-        return _skipped_result(seed, reason), None
+        return _skipped(seed, reason), []
     if not model.built:
         if x is None:
             raise ValueError("`x` is required to build an unbuilt model before sampling.")
-        model(take_probes(x, 1))
+        model(take_probes(x, 1))  # unbuilt: the input rank is not known yet
 
     for message in slope_mismatches(model):
         warnings.warn(message, UserWarning, stacklevel=3)
     kernels = selected_kernels(model, layers)
+    left_out = unselected_seeded_variables(model, layers)
+    if left_out:
+        names = ", ".join(KERNEL_NAMES)
+        warnings.warn(
+            f"SampledLyapunov re-draws {names} variables only; these come from seeded "
+            f"initializers too and are left as they are: {', '.join(left_out)}.",
+            UserWarning, stacklevel=3)
     if not kernels:
         raise ValueError(
             f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
             "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
             'layers="all" or a list of layers to re-sample other seeded initializers.'
         )
+    reason = _not_fresh(kernels)
+    if reason is not None:
+        return _skipped(seed, reason), []
     probes = probe_inputs(model, x, settings.num_probes, settings.probe_range, seed)
     ops = keras.ops
     log_input_norms = log_norms(probes)
@@ -243,15 +273,15 @@ def _select(model, x, settings):
             warnings.warn(
                 f"SampledLyapunov: all {k} candidates gave non-finite outputs; the "
                 "original weights are kept.", UserWarning, stacklevel=3)
-            result = SelectionResult(
+            return SelectionResult(
                 scores=scores, log_gains=log_gains, chosen=None, chosen_score=math.nan,
                 seed=seed, seeds=seeds, variables=variables,
-                measured_at=measured_at, skipped="every candidate was non-finite")
-            return result, None
+                measured_at=measured_at, skipped="every candidate was non-finite"), []
         chosen = int(np.argmin(scores))  # first of equal minima
         if chosen != k - 1:  # the variables still hold the last candidate drawn
             drawer.assign(seeds[chosen])  # re-materialize the winner from its seed
-    except BaseException:
+        _provenance.record_selected([kernel for _, kernel, _ in kernels])
+    except BaseException:  # KeyboardInterrupt too: the originals come back exactly
         _restore(backup)
         raise
     result = SelectionResult(
@@ -260,7 +290,7 @@ def _select(model, x, settings):
         variables=variables, measured_at=measured_at)
     if verbose:
         print(result.summary())
-    return result, backup
+    return result, [kernel for _, kernel, _ in kernels]
 
 
 def sample_initialization(
@@ -291,10 +321,16 @@ def sample_initialization(
             paper's choice, "uniform on the input values", for inputs in [0, 1]).
         k: number of candidates, an integer >= 1 (the paper uses O(sqrt(depth))).
         seed: None or an integer >= 0. The same seed gives bit-identical chosen
-            weights, also in a new process, on a given backend.
+            weights, also in a new process, on a given backend, when the layers
+            that are not re-sampled are seeded too (an unseeded layer is drawn
+            anew in each process and can change the winner).
         layers: ``"lyapunov"`` (default): kernels built by LyapunovNormal or
             LyapunovOrthogonal; ``"all"``: every trainable kernel whose
-            initializer takes a seed; or a list of layers or layer names.
+            initializer takes a seed; or a list of layers (matched by identity)
+            or layer names (unique in the model). Kernels are the variables
+            ``kernel``, ``recurrent_kernel``, ``embeddings``,
+            ``depthwise_kernel`` and ``pointwise_kernel``; other variables from
+            such initializers are named in a warning and left as they are.
             Layers with ``trainable=False`` are never touched.
         num_probes: number of probe samples (default 256).
         target_norm: None for the scale-free score, or the output norm to aim at.
@@ -307,10 +343,14 @@ def sample_initialization(
     Raises:
         ValueError: for invalid arguments or probes (naming the argument).
 
-    If the model has already trained (``optimizer.iterations > 0``), nothing is
-    changed and a warning is issued. On any exception the original weights are
-    restored exactly; candidates with non-finite outputs are discarded, and if
-    all are, the original weights are kept (with a warning).
+    Only kernels that provably still hold their initializer's draw (or an
+    earlier selection's choice) are replaced: if any selected kernel was
+    trained, loaded or set by hand, or its origin cannot be told, or the model
+    has trained (``optimizer.iterations > 0``), nothing is changed and a warning
+    names the reason. On any exception (``KeyboardInterrupt`` included) the
+    original weights are restored exactly; candidates with non-finite outputs
+    are discarded, and if all are, the original weights are kept (with a
+    warning).
 
     Example:
         >>> result = sample_initialization(model, x_train[:256], k=10, seed=0)
@@ -334,11 +374,13 @@ class SampledLyapunov(keras.callbacks.Callback):
     ``k`` candidate initializations in ``on_train_begin`` (see
     :func:`sample_initialization`) and keeps the outcome in ``self.result``.
 
-    Nothing is lost: a model that has already trained is not re-sampled. A fit
-    that resumes at ``initial_epoch > 0`` is not visible to callbacks in
-    ``on_train_begin`` (Keras does not pass it), so the original kernels are
-    kept until the first ``on_epoch_begin``: if that epoch is not 0 they are
-    restored exactly, with a warning, before any training step.
+    Nothing is lost: only kernels that still hold their initializer's draw are
+    re-sampled (see :func:`sample_initialization`), so a resumed, trained or
+    loaded model is left as it is, with a warning. If another callback replaces
+    the kernels after the selection and before the first step (e.g.
+    ``keras.callbacks.BackupAndRestore`` listed after this one, restoring a
+    backup), training continues from those weights and ``self.result`` says
+    that the selection was superseded.
 
     Args:
         k: number of candidates (integer >= 1).
@@ -368,22 +410,19 @@ class SampledLyapunov(keras.callbacks.Callback):
                                           verbose=verbose)
         self.x = x
         self.result = None
-        self._backup = None
+        self._selected = []  # the kernels the selection replaced, until training starts
 
     def on_train_begin(self, logs=None):
-        self.result, self._backup = _select(self.model, self.x, self.settings)
+        self.result, self._selected = _select(self.model, self.x, self.settings)
 
     def on_epoch_begin(self, epoch, logs=None):
-        backup, self._backup = self._backup, None
-        if backup is not None and epoch > 0:
-            _restore(backup)
-            reason = f"the fit resumes at initial_epoch={epoch}"
+        kernels, self._selected = self._selected, []
+        if kernels and not _provenance.holds_selection(kernels):
+            reason = ("the kernels were replaced after the selection, before training "
+                      "(e.g. BackupAndRestore restored a backup)")
             self.result = dataclasses.replace(self.result, chosen=None, skipped=reason)
-            warnings.warn(f"SampledLyapunov did not re-sample: {reason}; the original "
-                          "weights were restored before training.", UserWarning)
-
-    def on_train_end(self, logs=None):
-        self._backup = None
+            warnings.warn(f"SampledLyapunov: {reason}; training continues from those "
+                          "weights.", UserWarning)
 
     def get_config(self):
         return self.settings.config()

@@ -79,6 +79,7 @@ PAPER_WIDTHS = (
 MIN_ABS_SLOPE = 1e-150
 MAX_ABS_SLOPE = 1e150
 MAX_WIDTH = 10**12
+MAX_CANDIDATES = 10**12  # recommended_k refuses to answer above this
 
 _LOG2 = math.log(2.0)
 _STEP = 0.25  # trapezoidal step in y = log u (0.35 starts to lose digits)
@@ -569,8 +570,8 @@ def recommended_k(depth, width, slope, *, distribution="normal", tolerance=math.
     with a few thousand trials (tested).
 
     Args:
-        depth: number of layers, an integer >= 1.
-        width: layer width, an integer >= 1.
+        depth: number of layers, an integer >= 1 (an integral float such as 100.0 too).
+        width: layer width, an integer >= 1 (an integral float too, as every width here).
         slope: leaky-ReLU negative slope, any nonzero real.
         distribution: ``"normal"`` or ``"orthogonal"``.
         tolerance: the accepted ``|log(||N(x)|| / ||x||)|``, > 0 (natural log;
@@ -581,14 +582,19 @@ def recommended_k(depth, width, slope, *, distribution="normal", tolerance=math.
     Returns:
         An int >= 1.
 
+    Raises:
+        ValueError: naming the argument, for invalid arguments, and for a
+            ``tolerance`` so small that more than ``MAX_CANDIDATES`` (1e12)
+            candidates would be needed.
+
     Example:
         >>> recommended_k(100, 10, 0.01)
         19
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Thm 3.4 and Sec. 4.
     """
-    depth = _validation.integer(depth, "depth")
-    width = _validation.integer(width, "width")
+    depth = _validation.whole_number(depth, "depth")
+    width = _validation.whole_number(width, "width")  # as every width above
     tolerance = _validation.positive_finite(tolerance, "tolerance", what="a finite number > 0")
     probability = _validation.open_unit(probability, "probability")
     spread = math.sqrt(depth) * log_gain_std(width, slope, distribution=distribution)
@@ -597,7 +603,18 @@ def recommended_k(depth, width, slope, *, distribution="normal", tolerance=math.
     hit = float(special.erf(tolerance / (math.sqrt(2.0) * spread)))
     if hit >= probability:
         return 1
-    k = math.ceil(math.log1p(-probability) / math.log1p(-hit))
-    while k > 1 and -math.expm1((k - 1) * math.log1p(-hit)) >= probability:
-        k -= 1  # guards the ceiling against rounding
+    log_miss = math.log1p(-hit)  # log P(one candidate misses), < 0 unless hit underflows
+    needed = math.log1p(-probability) / log_miss if log_miss < 0.0 else math.inf
+    if not needed <= MAX_CANDIDATES:
+        raise ValueError(
+            f"`tolerance` is too small: with tolerance={tolerance!r} one candidate lands "
+            f"within it with probability {hit:.3g}, so more than {MAX_CANDIDATES:.0e} "
+            f"candidates (about {needed:.3g}) would be needed. Use a larger tolerance (the "
+            "default log 2 means within a factor of 2).")
+    k = math.ceil(needed)
+    # The ceiling can overshoot by one through rounding; the check is exact enough
+    # for k below 2**53, and a few steps at most (never a loop over k).
+    for _ in range(2):
+        if k > 1 and -math.expm1((k - 1) * log_miss) >= probability:
+            k -= 1
     return int(k)

@@ -65,6 +65,9 @@ def test_markdown(capsys):
     (["table", "--slope", "0.1", "--widths", "0,3"], "--widths"),
     (["table", "--slope", "0.1", "--widths", "a"], "widths"),
     (["table"], "--slope"),
+    (["table", "--slope", "0.1", "--digits", "-1"], "--digits must be an integer from 1 to 17"),
+    (["table", "--slope", "0.1", "--digits", "0"], "--digits must be an integer from 1 to 17"),
+    (["report", "--digits", "-1"], "--digits must be an integer from 0 to 15"),
 ])
 def test_errors(capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -123,3 +126,27 @@ def test_report_rejects_bad_arguments(argv, capsys):
         cli.main(argv)
     assert exit_info.value.code == 2
     assert "--" in capsys.readouterr().err
+
+
+def test_report_refuses_what_cannot_finish_before_any_work(monkeypatch, tmp_path, capsys):
+    def no_work(*args):
+        raise AssertionError("the report started computing")
+
+    monkeypatch.setattr(cli, "_report", no_work)
+    cases = [
+        (["report", "--width", "100000"], "GiB of memory"),
+        (["report", "--plot", str(tmp_path / "missing" / "figure.png")], "does not exist"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name: None if name == "matplotlib" else True)
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--plot", str(tmp_path / "figure.png")])
+    assert "needs matplotlib" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_available_memory", lambda: 2**20)  # 1 MiB free
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--width", "100", "--depth", "100"])
+    assert "GiB are available" in capsys.readouterr().err

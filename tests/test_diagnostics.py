@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, diagnostics
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, diagnostics, theory
 from keras_lyapunov.diagnostics import (
     comparison_reports,
     he_normal,
@@ -200,3 +200,21 @@ def test_as_dicts_round_trip():
     assert set(rows[0]) >= {"name", "kernel_shape", "initializer", "scale", "slope",
                             "gain_mean", "predicted_std", "measured_mean"}
     assert diagnostics.kernel_law(LyapunovNormal(slope=SLOPE), (10, 10))[0] == "normal"
+
+
+def test_float32_underflow_is_named_and_flagged():
+    # Width 4, 100 layers, predicted log-gain -95 +- 12.7: many networks fall below the
+    # smallest float32 (log about -87 where denormals flush to zero, -103 otherwise)
+    # and round to exactly zero. With a leaky ReLU that is underflow, not a dead
+    # network, and the surviving networks' mean is biased upward.
+    stddev = math.exp(-0.95 - theory.lyapunov_exponent(4, SLOPE, scale=1.0))
+    model = standard_mlp(4, 100, SLOPE, lambda s: keras.initializers.RandomNormal(stddev=stddev))
+    report = signal_report(model, samples=60, num_probes=2, seed=0)
+    last = report.rows[-1]
+    assert last.predicted_mean == pytest.approx(-95.0, abs=1e-9)
+    underflowed = int(np.sum(~np.all(np.isfinite(report.log_norms[:, :, -1]), axis=1)))
+    assert 0 < underflowed < 60
+    assert f"{underflowed} of 60 networks underflowed" in last.note
+    assert "biased upward" in last.note and "(ReLU)" not in last.note
+    assert last.measured_mean > last.predicted_mean  # the bias the note warns about
+    assert "underflowed" not in report.rows[10].note

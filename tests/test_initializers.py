@@ -309,3 +309,12 @@ def test_same_seed_same_weights_in_two_processes():
         assert out.returncode == 0, out.stderr[-3000:]
         digests.add(out.stdout.strip().splitlines()[-1])
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("cls", INITIALIZERS)
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**40, 1.5, True])
+def test_seeds_every_backend_cannot_use_are_rejected_at_construction(cls, seed):
+    # JAX takes uint32 seeds only: the same range is enforced on every backend, at once.
+    with pytest.raises(ValueError, match=r"`seed` must be None, an integer with 0 <= seed < 2\*\*32"):
+        cls(seed=seed)
+    assert cls(seed=2**32 - 1)((2, 2)) is not None

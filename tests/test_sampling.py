@@ -375,28 +375,22 @@ def test_callback_on_the_papers_100_layer_model():
     assert all(np.isfinite(history.history["loss"]))
 
 
-def test_callback_keeps_a_trained_model_and_a_resumed_fit_untouched():
+def test_callback_selects_fresh_kernels_and_leaves_a_trained_model():
     x, y = probes(), np.zeros((64, 8), "float32")
     model = stack()
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     original = weights(model)
     callback = SampledLyapunov(k=3, seed=0, verbose=0)
-    with pytest.warns(UserWarning, match="initial_epoch=1"):
-        model.fit(x, y, epochs=2, initial_epoch=1, callbacks=[callback], verbose=0)
-    assert not callback.result.selected
-    for a, b in zip(original, weights(model)):  # lr=0: weights are what training started from
-        np.testing.assert_array_equal(a, b)
-    # A fresh fit selects; a second fit on the now-trained model does not re-sample.
-    model = stack()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
-    original = weights(model)
-    model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)
+    # initial_epoch alone says nothing about the weights: these are fresh draws.
+    model.fit(x, y, epochs=2, initial_epoch=1, callbacks=[callback], verbose=0)
     assert callback.result.selected
     chosen = weights(model)
     assert any(not np.array_equal(a, b) for a, b in zip(original, chosen))
+    # A second fit on the now-trained model does not re-sample.
     with pytest.warns(UserWarning, match="already trained"):
         model.fit(x, y, epochs=1, callbacks=[callback], verbose=0)
-    for a, b in zip(chosen, weights(model)):
+    assert not callback.result.selected
+    for a, b in zip(chosen, weights(model)):  # lr=0: weights are what training started from
         np.testing.assert_array_equal(a, b)
 
 
@@ -461,13 +455,17 @@ def test_forward_is_traced_once_per_model_and_saving_still_works(monkeypatch, tm
 
 def test_selection_moves_no_weights_to_numpy(monkeypatch):
     # Weights are drawn and assigned on the backend's device: the only values
-    # that cross to the host are scalars (scores, optimizer.iterations).
-    crossed = []
+    # that cross to the host are scalars (scores, optimizer.iterations) and the
+    # kernels' integer fingerprints (two checksums each, see keras_lyapunov._provenance).
+    crossed, fingerprints = [], []
     real = keras.ops.convert_to_numpy
 
     def recording(x):
-        value = real(x)
-        crossed.append(np.size(value))
+        value = np.asarray(real(x))
+        if value.dtype.kind == "i" and value.ndim == 2 and value.shape[1] == 2:
+            fingerprints.append(value.shape)
+        else:
+            crossed.append(value.size)
         return value
 
     monkeypatch.setattr(keras.ops, "convert_to_numpy", recording)
@@ -476,5 +474,126 @@ def test_selection_moves_no_weights_to_numpy(monkeypatch):
     result = sample_initialization(model, k=4, seed=0)  # default probes: no data crosses
     assert result.selected
     assert crossed and max(crossed) == 1, crossed
+    assert fingerprints and all(shape == (12, 2) for shape in fingerprints), fingerprints
     batch = LyapunovOrthogonal(seed=1).draw_batch(3, (8, 8))
     assert keras.ops.is_tensor(batch) and tuple(batch.shape) == (3, 8, 8)
+
+
+# ------------------------------------------------------------------ which variables, which layers
+
+
+def lstm_model(initializer=LyapunovOrthogonal):
+    return keras.Sequential([
+        keras.Input((5, 3)),
+        keras.layers.LSTM(8, kernel_initializer=initializer(0.01, seed=1),
+                          recurrent_initializer=initializer(0.01, seed=2)),
+        keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotUniform(seed=3))])
+
+
+def sequences():
+    return np.random.default_rng(0).uniform(size=(16, 5, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("layers", ["lyapunov", "all"])
+def test_recurrent_kernels_are_resampled(layers):
+    model = lstm_model()
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
+    result = sample_initialization(model, sequences(), k=4, seed=0, layers=layers)
+    cell = model.layers[0].cell
+    expected = {cell.kernel.path, cell.recurrent_kernel.path}
+    if layers == "all":
+        expected.add(model.layers[-1].kernel.path)
+    assert set(result.variables) == expected
+    changed = {v.path for v in model.weights
+               if not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path])}
+    assert changed == expected
+
+
+class SeededScale(keras.layers.Layer):
+    """A layer with a seeded variable the selection does not cover (not a kernel)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.scale_initializer = LyapunovNormal(0.01, seed=5)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1], input_shape[-1]),
+                                     initializer=self.scale_initializer)
+
+    def call(self, x):
+        return x @ self.scale
+
+
+def test_seeded_variables_the_selection_does_not_cover_are_named():
+    model = stack(depth=3)
+    model.add(SeededScale(name="custom"))
+    with pytest.warns(UserWarning, match=r"left as they are: custom/scale \(LyapunovNormal\)"):
+        sample_initialization(model, probes(), k=2, seed=0)
+
+
+def test_layers_are_matched_by_identity_not_name():
+    model, other = stack(depth=3), stack(depth=3)
+    with pytest.raises(ValueError, match="not a layer of this model"):
+        sample_initialization(model, probes(), k=2, seed=0, layers=[other.get_layer("d1")])
+    result = sample_initialization(model, probes(), k=2, seed=0, layers=[model.get_layer("d1")])
+    assert len(result.variables) == 1
+
+
+def test_duplicate_names_in_nested_models_must_be_given_as_objects():
+    inner = stack(depth=2)  # layers d0, d1
+    outer = keras.Sequential([keras.Input((8,)), inner, keras.layers.Dense(
+        8, name="d0", kernel_initializer=LyapunovOrthogonal(seed=9))])
+    with pytest.raises(ValueError, match="2 layers of this model are called"):
+        sample_initialization(outer, probes(), k=2, seed=0, layers=["d0"])
+    result = sample_initialization(outer, probes(), k=2, seed=0, layers=[inner.get_layer("d0")])
+    assert result.variables == (inner.get_layer("d0").kernel.path,)
+
+
+def test_every_saturating_output_is_measured_before_its_activation():
+    generator = keras.random.SeedGenerator(0)
+    inputs = keras.Input((8,))
+    hidden = keras.layers.LeakyReLU(0.01)(keras.layers.Dense(
+        8, kernel_initializer=LyapunovOrthogonal(seed=generator))(inputs))
+    linear = keras.layers.Dense(3, name="linear_out",
+                                kernel_initializer=LyapunovOrthogonal(seed=generator))(hidden)
+    squashed = keras.layers.Dense(3, activation="sigmoid", name="sigmoid_out",
+                                  kernel_initializer=LyapunovOrthogonal(seed=generator))(hidden)
+    model = keras.Model(inputs, [linear, squashed])
+    result = sample_initialization(model, probes(), k=3, seed=0)
+    assert "'sigmoid_out' (before its sigmoid)" in result.measured_at
+    assert model.get_layer("sigmoid_out").activation is keras.activations.sigmoid
+
+
+# ------------------------------------------------------------------ probes that used to mislead
+
+
+def test_tiny_probes_are_not_mistaken_for_zero():
+    result = sample_initialization(stack(), probes() * 1e-23, k=2, seed=0)
+    assert result.selected and np.all(np.isfinite(result.log_gains))
+
+
+def test_dict_probes_of_a_single_input_model():
+    inputs = keras.Input((8,), name="pixels")
+    outputs = keras.layers.Dense(8, kernel_initializer=LyapunovOrthogonal(seed=1))(inputs)
+    model = keras.Model(inputs, keras.layers.LeakyReLU(0.01)(outputs))
+    assert sample_initialization(model, {"pixels": probes()}, k=2, seed=0).selected
+    with pytest.raises(ValueError, match="dict of 2 inputs"):
+        sample_initialization(model, {"a": probes(), "b": probes()}, k=2, seed=0)
+
+
+def test_unbatched_dataset_gets_a_clear_message():
+    tf = pytest.importorskip("tensorflow")
+    with pytest.raises(ValueError, match=r"single samples of shape \(8,\), not batches"):
+        sample_initialization(stack(), tf.data.Dataset.from_tensor_slices(probes()), k=2)
+
+
+def test_integer_input_model_without_probes_gets_a_clear_message():
+    model = keras.Sequential([
+        keras.Input((5,), dtype="int32"),
+        keras.layers.Embedding(20, 8, embeddings_initializer=LyapunovOrthogonal(seed=1)),
+        keras.layers.Flatten(), keras.layers.Dense(4, kernel_initializer=LyapunovOrthogonal(seed=2))])
+    with pytest.raises(ValueError, match="takes int32 inputs"):
+        sample_initialization(model, k=2, seed=0)
+    tokens = np.random.default_rng(0).integers(1, 20, (16, 5))
+    result = sample_initialization(model, tokens, k=2, seed=0)
+    assert any(path.endswith("embeddings") for path in result.variables)

@@ -365,3 +365,27 @@ def test_recommended_k_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         theory.recommended_k(arguments.pop("depth"), arguments.pop("width"),
                              arguments.pop("slope"), **arguments)
+
+
+@pytest.mark.parametrize("tolerance", [1e-30, 1e-320, 5e-324])
+def test_recommended_k_tiny_tolerance_is_a_prompt_clear_error(tolerance):
+    # Issue "Reliability" 3: this used to loop about 1e23 times, or overflow.
+    with pytest.raises(ValueError, match="`tolerance` is too small"):
+        theory.recommended_k(100, 10, 0.01, tolerance=tolerance)
+
+
+def test_recommended_k_large_answers_are_exact_and_prompt():
+    # Far below the default tolerance the answer is still the smallest sufficient k.
+    k = theory.recommended_k(100, 10, 0.01, tolerance=1e-5)
+    spread = math.sqrt(100) * theory.log_gain_std(10, 0.01)
+    hit = special.erf(1e-5 / (math.sqrt(2) * spread))
+    assert 1 - (1 - hit) ** k >= 0.9 > 1 - (1 - hit) ** (k - 1)
+    assert k > 10**6
+
+
+def test_recommended_k_takes_integral_floats_like_every_width():
+    assert theory.recommended_k(100.0, 10.0, 0.01) == theory.recommended_k(100, 10, 0.01)
+    assert theory.critical_scale(10.0, 0.01) == theory.critical_scale(10, 0.01)
+    for bad in (True, 10.5, float("nan")):
+        with pytest.raises(ValueError, match="`width`"):
+            theory.recommended_k(100, bad, 0.01)

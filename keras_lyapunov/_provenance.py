@@ -1,0 +1,225 @@
+"""Where a kernel's current value came from: its initializer, a selection, or elsewhere.
+
+A sampled selection may only replace kernels that still hold what their
+initializer drew (or what an earlier selection chose): never weights that were
+trained, loaded (``load_weights``, ``load_model``, ``BackupAndRestore``) or set by
+hand, whatever ``optimizer.iterations`` says. The test is exact and stays on the
+device: the kernel's *fingerprint* (two wrapping integer checksums of its bits,
+:func:`fingerprints`) must equal that of a value it is known to have come from:
+
+- a re-draw of its initializer: an initializer with a fixed seed (an int, or
+  None, which Keras turns into a fixed int) returns the same values on every
+  call; a Lyapunov initializer seeded by a ``SeedGenerator`` records the
+  generator's state before each draw (:func:`seed_state`, :func:`record_draw`),
+  so each of its draws can be repeated;
+- what a selection left in the variable (:func:`record_selected`).
+
+Nothing is computed at build time beyond that state snapshot, so the
+initializers stay as cheap as Keras's own. A kernel whose origin cannot be
+shown (e.g. a Keras initializer seeded by a ``SeedGenerator``, whose state has
+moved on) counts as not fresh: the selection leaves it alone.
+"""
+
+import itertools
+import math
+import weakref
+
+import keras
+import numpy as np
+
+# Fingerprints are kept on the host as tuples of two Python ints.
+# A SeedGenerator-seeded Lyapunov initializer -> its draws:
+# [[generator state before the draw, shape, dtype, fingerprint or None], ...]
+_DRAWN = weakref.WeakKeyDictionary()
+# A fixed-seed initializer -> {(shape, dtype): fingerprint of its draw}
+_FIXED = weakref.WeakKeyDictionary()
+# id(variable) -> (weak reference to the variable, fingerprint a selection left in it)
+_SELECTED = {}
+
+_GOLDEN = -1640531535  # 0x9E3779B1 as an int32: odd, so every entry's bits count
+
+
+def _bits(flat):
+    """The bits of every entry of a flat tensor as int32 (float64 folded, 16-bit widened)."""
+    ops = keras.ops
+    dtype = keras.backend.standardize_dtype(flat.dtype)
+    if dtype in ("float16", "bfloat16"):
+        return ops.cast(ops.view(flat, "int16"), "int32")
+    if dtype == "float64":
+        wide = ops.view(flat, "int64")
+        return ops.cast(ops.bitwise_xor(wide, ops.right_shift(wide, 32)), "int32")
+    return ops.view(ops.cast(flat, "float32"), "int32")
+
+
+def fingerprints(values):
+    """Two wrapping integer checksums of the bits of each tensor, as host tuples.
+
+    For a tensor with entry bits ``b_i`` (as int32) the checksums are
+    ``sum_i b_i (2 i + 1)`` and ``sum_i b_i ((i * 0x9E3779B1) | 1)``, modulo
+    ``2**32``. Integer arithmetic modulo ``2**32`` is exact and associative, so
+    the result depends on nothing but the bits (not on the device, the backend
+    or the order of reduction). Each multiplier is odd, so a change of any single
+    entry changes both checksums; two different tensors share both only by a
+    ~2**-64 accident. All tensors are reduced together (prefix sums read at
+    each tensor's end), and only the ``(n, 2)`` table of integers crosses to the
+    host.
+
+    Args:
+        values: a list of floating tensors (any shapes).
+
+    Returns:
+        A list of ``(int, int)`` tuples, one per value.
+
+    Example:
+        >>> fingerprints([keras.ops.ones((2, 2))]) == fingerprints([keras.ops.ones((2, 2))])
+        True
+    """
+    if not values:
+        return []
+    ops = keras.ops
+    flat = [ops.reshape(ops.convert_to_tensor(v), (math.prod(v.shape),)) for v in values]
+    pieces = []  # one bit view per run of equal dtypes, order kept
+    for _, run in itertools.groupby(flat, key=lambda f: keras.backend.standardize_dtype(f.dtype)):
+        run = list(run)
+        pieces.append(_bits(run[0] if len(run) == 1 else ops.concatenate(run)))
+    bits = pieces[0] if len(pieces) == 1 else ops.concatenate(pieces)
+    sizes = [math.prod(v.shape) for v in values]
+    position = ops.convert_to_tensor(
+        np.concatenate([np.arange(size, dtype=np.int32) for size in sizes]))
+    ends = ops.convert_to_tensor(np.cumsum(sizes) - 1)
+    columns = []
+    for multiplier in (2 * position + 1, ops.bitwise_or(position * _GOLDEN, 1)):
+        running = ops.take(ops.cumsum(bits * multiplier), ends)  # int32 or int64 prefix sums
+        columns.append(ops.cast(running - ops.pad(running[:-1], [(1, 0)]), "int32"))
+    table = ops.convert_to_numpy(ops.stack(columns, axis=1))
+    return [(int(a), int(b)) for a, b in table]
+
+
+def takes_seed(initializer):
+    """Whether the initializer has a seed, so that it can draw again (new candidates)."""
+    try:
+        return "seed" in initializer.get_config()
+    except (AttributeError, NotImplementedError, TypeError):
+        return False
+
+
+def _concrete(value):
+    """Whether ``value`` is an actual tensor (not traced inside a compiled function)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(value, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    return True
+
+
+def seed_state(seed):
+    """A snapshot of a ``SeedGenerator``'s state before a draw; None for other seeds."""
+    if not isinstance(seed, keras.random.SeedGenerator):
+        return None
+    state = seed.state.value
+    if not _concrete(state):
+        return None
+    # JAX arrays are immutable; other backends update the state in place.
+    return state if keras.backend.backend() == "jax" else keras.ops.copy(state)
+
+
+def record_draw(initializer, state, shape, dtype):
+    """Remembers a draw of ``initializer`` from the generator state ``state``."""
+    if state is not None:
+        _DRAWN.setdefault(initializer, []).append(
+            [state, tuple(shape), keras.backend.standardize_dtype(dtype), None])
+
+
+def record_selected(variables):
+    """Remembers the values a selection leaves in ``variables``."""
+    for variable, value in zip(variables, fingerprints([v.value for v in variables])):
+        key = id(variable)
+        _SELECTED[key] = (weakref.ref(variable, lambda _, key=key: _SELECTED.pop(key, None)),
+                          value)
+
+
+def holds_selection(variables):
+    """Whether every variable still holds what the last selection left in it."""
+    expected = [_SELECTED.get(id(variable)) for variable in variables]
+    if any(entry is None or entry[0]() is not variable
+           for entry, variable in zip(expected, variables)):
+        return False
+    current = fingerprints([variable.value for variable in variables])
+    return all(entry[1] == now for entry, now in zip(expected, current))
+
+
+def _redraw(initializer, seed, shape, dtype):
+    """What ``initializer`` draws with ``seed``: a fresh instance of the same law."""
+    with_seed = getattr(initializer, "with_seed", None)  # the Lyapunov initializers
+    if with_seed is not None:
+        fresh = with_seed(seed)
+    else:  # any Keras initializer (its get_config may import TensorFlow: slower)
+        fresh = type(initializer).from_config(dict(initializer.get_config(), seed=seed))
+    return fresh(shape, dtype=dtype)
+
+
+def _redraw_from_state(initializer, generator, state, shape, dtype):
+    """The draw ``initializer`` made when its generator was at ``state``."""
+    generator.state.assign(state)
+    return _redraw(initializer, generator, shape, dtype)
+
+
+def _draw_missing(pairs):
+    """Repeats, once each, the initializer draws whose fingerprints are not known yet."""
+    pending = []  # (store, key, re-drawn value)
+    generator = None  # one generator, set to each recorded state in turn
+    for variable, initializer in pairs:
+        shape = tuple(variable.shape)
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        seed = getattr(initializer, "seed", None)
+        if isinstance(seed, keras.random.SeedGenerator):
+            for record in _DRAWN.get(initializer, ()):
+                if record[1] == shape and record[2] == dtype and record[3] is None:
+                    record[3] = ()  # queued
+                    generator = generator or keras.random.SeedGenerator(0)
+                    pending.append((record, 3, _redraw_from_state(
+                        initializer, generator, record[0], shape, dtype)))
+        elif takes_seed(initializer) and seed is not None:
+            # A fixed seed: the initializer returns the same values on every call.
+            cache = _FIXED.setdefault(initializer, {})
+            if (shape, dtype) not in cache:
+                cache[(shape, dtype)] = ()  # queued
+                pending.append((cache, (shape, dtype), _redraw(initializer, seed, shape, dtype)))
+    for (store, key, _), value in zip(pending, fingerprints([p[2] for p in pending])):
+        store[key] = value
+
+
+def _known(variable, initializer):
+    """Fingerprints of the values ``variable`` is known to have held fresh."""
+    known = set()
+    entry = _SELECTED.get(id(variable))
+    if entry is not None and entry[0]() is variable:
+        known.add(entry[1])
+    shape = tuple(variable.shape)
+    dtype = keras.backend.standardize_dtype(variable.dtype)
+    if isinstance(getattr(initializer, "seed", None), keras.random.SeedGenerator):
+        known.update(record[3] for record in _DRAWN.get(initializer, ())
+                     if record[1] == shape and record[2] == dtype)
+    elif initializer in _FIXED:
+        known.add(_FIXED[initializer].get((shape, dtype)))
+    return known
+
+
+def fresh_flags(pairs):
+    """For each ``(variable, initializer)``: does it hold its initializer's draw or a selection?
+
+    Args:
+        pairs: a sequence of ``(variable, initializer)``.
+
+    Returns:
+        A list of bools. Only fingerprints (integers) cross to the host.
+    """
+    _draw_missing(pairs)
+    current = fingerprints([variable.value for variable, _ in pairs])
+    return [now in _known(variable, initializer)
+            for (variable, initializer), now in zip(pairs, current)]

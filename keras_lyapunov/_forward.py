@@ -44,13 +44,19 @@ def stateless_outputs(model, trainable, non_trainable, x):
     return outputs
 
 
-def compile_function(function):
-    """``function`` compiled for the backend: tf.function, jax.jit, or torch without autograd."""
+def compile_function(function, *, exact_shapes=False):
+    """``function`` compiled for the backend: tf.function, jax.jit, or torch without autograd.
+
+    Args:
+        function: a function of tensors (and lists of tensors).
+        exact_shapes: trace every new input shape anew on TensorFlow (for functions
+            whose ops need static shapes), instead of relaxing shapes to reduce tracing.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(function, reduce_retracing=not exact_shapes)
     if backend == "jax":
         import jax
 

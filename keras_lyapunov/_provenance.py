@@ -20,12 +20,13 @@ shown (e.g. a Keras initializer seeded by a ``SeedGenerator``, whose state has
 moved on) counts as not fresh: the selection leaves it alone.
 """
 
-import itertools
 import math
 import weakref
 
 import keras
 import numpy as np
+
+from keras_lyapunov._forward import compile_function
 
 # Fingerprints are kept on the host as tuples of two Python ints.
 # A SeedGenerator-seeded Lyapunov initializer -> its draws:
@@ -35,6 +36,8 @@ _DRAWN = weakref.WeakKeyDictionary()
 _FIXED = weakref.WeakKeyDictionary()
 # id(variable) -> (weak reference to the variable, fingerprint a selection left in it)
 _SELECTED = {}
+# backend -> the compiled fingerprinting of a list of tensors
+_COMPILED = {}
 
 _GOLDEN = -1640531535  # 0x9E3779B1 as an int32: odd, so every entry's bits count
 
@@ -51,6 +54,26 @@ def _bits(flat):
     return ops.view(ops.cast(flat, "float32"), "int32")
 
 
+def _fingerprint(value):
+    """The two checksums of one tensor, as an int32 tensor of shape ``(2,)`` (traceable)."""
+    ops = keras.ops
+    size = math.prod(value.shape)
+    bits = _bits(ops.reshape(value, (size,)))
+    position = ops.arange(size, dtype="int32")
+    odd = 2 * position + 1
+    mixed = ops.bitwise_or(position * _GOLDEN, 1)
+    return ops.stack([ops.sum(bits * odd), ops.sum(bits * mixed)])
+
+
+def _compiled_fingerprints():
+    backend = keras.backend.backend()
+    if backend not in _COMPILED:
+        _COMPILED[backend] = compile_function(
+            lambda tensors: keras.ops.stack([_fingerprint(t) for t in tensors]),
+            exact_shapes=True)  # static sizes for the bit views
+    return _COMPILED[backend]
+
+
 def fingerprints(values):
     """Two wrapping integer checksums of the bits of each tensor, as host tuples.
 
@@ -60,12 +83,11 @@ def fingerprints(values):
     the result depends on nothing but the bits (not on the device, the backend
     or the order of reduction). Each multiplier is odd, so a change of any single
     entry changes both checksums; two different tensors share both only by a
-    ~2**-64 accident. All tensors are reduced together (prefix sums read at
-    each tensor's end), and only the ``(n, 2)`` table of integers crosses to the
-    host.
+    ~2**-64 accident. All tensors go through one compiled call, and only the
+    ``(n, 2)`` table of integers crosses to the host.
 
     Args:
-        values: a list of floating tensors (any shapes).
+        values: a list of floating tensors or variable values (any shapes).
 
     Returns:
         A list of ``(int, int)`` tuples, one per value.
@@ -76,22 +98,9 @@ def fingerprints(values):
     """
     if not values:
         return []
-    ops = keras.ops
-    flat = [ops.reshape(ops.convert_to_tensor(v), (math.prod(v.shape),)) for v in values]
-    pieces = []  # one bit view per run of equal dtypes, order kept
-    for _, run in itertools.groupby(flat, key=lambda f: keras.backend.standardize_dtype(f.dtype)):
-        run = list(run)
-        pieces.append(_bits(run[0] if len(run) == 1 else ops.concatenate(run)))
-    bits = pieces[0] if len(pieces) == 1 else ops.concatenate(pieces)
-    sizes = [math.prod(v.shape) for v in values]
-    position = ops.convert_to_tensor(
-        np.concatenate([np.arange(size, dtype=np.int32) for size in sizes]))
-    ends = ops.convert_to_tensor(np.cumsum(sizes) - 1)
-    columns = []
-    for multiplier in (2 * position + 1, ops.bitwise_or(position * _GOLDEN, 1)):
-        running = ops.take(ops.cumsum(bits * multiplier), ends)  # int32 or int64 prefix sums
-        columns.append(ops.cast(running - ops.pad(running[:-1], [(1, 0)]), "int32"))
-    table = ops.convert_to_numpy(ops.stack(columns, axis=1))
+    table = keras.ops.convert_to_numpy(_compiled_fingerprints()(
+        [keras.ops.convert_to_tensor(value) if isinstance(value, np.ndarray) else value
+         for value in values]))
     return [(int(a), int(b)) for a, b in table]
 
 

@@ -12,9 +12,12 @@ import sys
 
 import numpy as np
 
-from keras_lyapunov import diagnostics, theory
-from keras_lyapunov.baselines import INITIALIZERS
-from keras_lyapunov.networks import standard_mlp
+from keras_lyapunov import theory
+
+# The report's initializer choices (keras_lyapunov.baselines.INITIALIZERS), named here so
+# that building the parser, and the `table` command, import no Keras.
+INITIALIZER_NAMES = ("glorot-uniform", "he", "keras-he-normal", "lyapunov-normal",
+                     "lyapunov-orthogonal", "orthogonal", "scaled-orthogonal")
 
 TABLE_COLUMNS = (
     ("width", "layer width d (square d x d Dense kernels)"),
@@ -158,7 +161,7 @@ def build_parser():
     report.add_argument("--slope", type=_parse_slope, default=0.01,
                         help="leaky-ReLU negative slope (default: 0.01)")
     report.add_argument(
-        "--init", choices=sorted(INITIALIZERS), default="glorot-uniform",
+        "--init", choices=INITIALIZER_NAMES, default="glorot-uniform",
         help="kernel initializer of the model (default: glorot-uniform, Keras's Dense default)")
     report.add_argument("--samples", type=_positive_int("--samples", minimum=2), default=100,
                         help="re-initializations measured (default: 100)")
@@ -233,6 +236,10 @@ def _check_report(args, parser):
 
 
 def _report(args, out):
+    from keras_lyapunov import diagnostics  # Keras: imported only for the report
+    from keras_lyapunov.baselines import INITIALIZERS
+    from keras_lyapunov.networks import standard_mlp
+
     model = standard_mlp(args.width, args.depth, args.slope, INITIALIZERS[args.init])
     options = dict(samples=args.samples, num_probes=args.probes, seed=args.seed)
     if args.plot:

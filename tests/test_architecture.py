@@ -6,14 +6,25 @@ import re
 
 import pytest
 
+import keras_lyapunov
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "keras_lyapunov"
+# The package as imported: the source tree, or an installed wheel (CI tests both).
+PACKAGE = pathlib.Path(keras_lyapunov.__file__).resolve().parent
 PROJECT_CODE = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
 OUR_PACKAGES = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
 
 
+def located(path):
+    """A repository path, with keras_lyapunov/... read from the package as imported."""
+    path = str(path)
+    if path == "keras_lyapunov" or path.startswith("keras_lyapunov/"):
+        return PACKAGE.parent / path
+    return REPO / path
+
+
 def python_files(*folders):
-    return sorted(path for folder in folders for path in (REPO / folder).rglob("*.py"))
+    return sorted(path for folder in folders for path in located(folder).rglob("*.py"))
 
 
 def ours(module_name):
@@ -31,7 +42,7 @@ def underscore_imports(path):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and ours(node.module):
             for alias in node.names:
-                submodule = REPO.joinpath(*node.module.split("."), f"{alias.name}.py")
+                submodule = located("/".join(node.module.split("."))) / f"{alias.name}.py"
                 if alias.name.startswith("_") and not submodule.exists():
                     found.append(f"from {node.module} import {alias.name}")
                 else:  # a name, or a (private) module whose own names are checked below
@@ -48,7 +59,7 @@ def underscore_imports(path):
     return found
 
 
-@pytest.mark.parametrize("path", python_files(*PROJECT_CODE), ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("path", python_files(*PROJECT_CODE), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_module_uses_another_modules_underscore_names(path):
     assert underscore_imports(path) == []
 
@@ -120,7 +131,7 @@ def test_the_readme_layout_matches_the_tree():
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     paths = set(re.findall(r"`([\w./-]+\.(?:py|md)|[\w-]+/)`", layout))
     for path in paths:
-        assert (REPO / path).exists(), f"README's Layout names {path}, which does not exist"
+        assert located(path).exists(), f"README's Layout names {path}, which does not exist"
     for module in PACKAGE.glob("*.py"):
         if module.name not in ("__init__.py", "__main__.py"):
             assert f"keras_lyapunov/{module.name}" in paths, f"Layout omits {module.name}"

@@ -150,3 +150,9 @@ def test_report_refuses_what_cannot_finish_before_any_work(monkeypatch, tmp_path
     with pytest.raises(SystemExit):
         cli.main(["report", "--width", "100", "--depth", "100"])
     assert "GiB are available" in capsys.readouterr().err
+
+
+def test_the_initializer_choices_are_the_registry():
+    from keras_lyapunov.baselines import INITIALIZERS
+
+    assert sorted(cli.INITIALIZER_NAMES) == sorted(INITIALIZERS)

@@ -58,3 +58,27 @@ def test_replicate_quick(idx_dir, tmp_path):
                     "## Image classification", "## The paper's claims, checked"):
         assert heading in text
     assert "| LSUV |" in text and "Command:" in text
+
+
+def test_demo(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "demo.png"
+    out = run_script("examples.demo", "--seeds", "2", "--epochs", "1", "--depth", "4",
+                     "--methods", "he,lyapunov-orthogonal,sampled-lyapunov-orthogonal,lsuv",
+                     "--figure", str(figure))
+    assert "Signal through depth at initialization" in out
+    for label in ("He", "Lyap Gauss", "Lyap Orth"):
+        assert f"  {label}" in out and "predicted" in out and "measured" in out
+    assert "| method | seeds that train | median test accuracy | min - max |" in out
+    for label in ("He", "Lyap Orth", "Sampled Lyap Orth", "LSUV"):
+        assert f"| {label} | " in out
+    assert "seed 1:" in out and figure.stat().st_size > 10_000
+
+
+def test_demo_rejects_bad_options_before_any_work(tmp_path):
+    for args, message in [(["--seeds", "0"], "--seeds"), (["--methods", "he,nope"], "unknown"),
+                          (["--figure", str(tmp_path / "missing" / "x.png")], "does not exist")]:
+        out = subprocess.run([sys.executable, "-m", "examples.demo", *args], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2 and message in out.stderr

@@ -9,7 +9,7 @@ share a law. Used by the sampled selection and by the signal report's ensemble.
 import keras
 
 from keras_lyapunov import _seeds
-from keras_lyapunov._provenance import takes_seed
+from keras_lyapunov._provenance import reseeded, takes_seed
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
 
@@ -207,9 +207,8 @@ class CandidateDrawer:
         ]
         singles = []
         for index, (kernel, initializer) in enumerate(self.singles):
-            config = dict(initializer.get_config(),
-                          seed=derive_seed(candidate_seed, _seeds.SEEDED_KERNELS, index))
-            fresh = type(initializer).from_config(config)
+            fresh = reseeded(initializer,
+                             derive_seed(candidate_seed, _seeds.SEEDED_KERNELS, index))
             singles.append(fresh(tuple(kernel.shape), dtype=kernel.dtype))
         return batches, singles
 

@@ -152,24 +152,36 @@ def record_selected(variables):
                           value)
 
 
+def _selection_record(variable):
+    """The fingerprint the last selection left in ``variable``, or None."""
+    entry = _SELECTED.get(id(variable))
+    return entry[1] if entry is not None and entry[0]() is variable else None
+
+
 def holds_selection(variables):
     """Whether every variable still holds what the last selection left in it."""
-    expected = [_SELECTED.get(id(variable)) for variable in variables]
-    if any(entry is None or entry[0]() is not variable
-           for entry, variable in zip(expected, variables)):
+    expected = [_selection_record(variable) for variable in variables]
+    if None in expected:
         return False
-    current = fingerprints([variable.value for variable in variables])
-    return all(entry[1] == now for entry, now in zip(expected, current))
+    return expected == fingerprints([variable.value for variable in variables])
+
+
+def reseeded(initializer, seed):
+    """A fresh initializer of the same law as ``initializer``, with another seed.
+
+    The Lyapunov initializers are rebuilt directly (``with_seed``); any other
+    seeded Keras initializer from its config (whose serialization imports
+    TensorFlow on the first call, also on other backends).
+    """
+    with_seed = getattr(initializer, "with_seed", None)
+    if with_seed is not None:
+        return with_seed(seed)
+    return type(initializer).from_config(dict(initializer.get_config(), seed=seed))
 
 
 def _redraw(initializer, seed, shape, dtype):
-    """What ``initializer`` draws with ``seed``: a fresh instance of the same law."""
-    with_seed = getattr(initializer, "with_seed", None)  # the Lyapunov initializers
-    if with_seed is not None:
-        fresh = with_seed(seed)
-    else:  # any Keras initializer (its get_config may import TensorFlow: slower)
-        fresh = type(initializer).from_config(dict(initializer.get_config(), seed=seed))
-    return fresh(shape, dtype=dtype)
+    """What ``initializer`` draws with ``seed``."""
+    return reseeded(initializer, seed)(shape, dtype=dtype)
 
 
 def _redraw_from_state(initializer, generator, state, shape, dtype):
@@ -205,10 +217,7 @@ def _draw_missing(pairs):
 
 def _known(variable, initializer):
     """Fingerprints of the values ``variable`` is known to have held fresh."""
-    known = set()
-    entry = _SELECTED.get(id(variable))
-    if entry is not None and entry[0]() is variable:
-        known.add(entry[1])
+    known = {_selection_record(variable)} - {None}
     shape = tuple(variable.shape)
     dtype = keras.backend.standardize_dtype(variable.dtype)
     if isinstance(getattr(initializer, "seed", None), keras.random.SeedGenerator):

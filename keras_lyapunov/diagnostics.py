@@ -20,7 +20,7 @@ from keras_lyapunov import _seeds, _validation, theory
 from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels
 from keras_lyapunov._forward import compile_function, stateless_outputs, variable_values
 from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs
-from keras_lyapunov._provenance import takes_seed
+from keras_lyapunov._provenance import reseeded, takes_seed
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal
 from keras_lyapunov.initializers import kernel_law
@@ -182,11 +182,9 @@ def _estimated_gain(initializer, shape, slope, draws, seed):
     the error from the spread of the per-kernel means.
     """
     rng = np.random.default_rng(derive_seed(seed, _seeds.ESTIMATE_DIRECTIONS))
-    config = initializer.get_config()
     per_kernel, gains, squares = [], [], []
     for i in range(draws):
-        fresh = type(initializer).from_config(
-            dict(config, seed=derive_seed(seed, _seeds.ESTIMATE_KERNELS, i)))
+        fresh = reseeded(initializer, derive_seed(seed, _seeds.ESTIMATE_KERNELS, i))
         kernel = np.asarray(keras.ops.convert_to_numpy(fresh(shape, dtype="float32")),
                             dtype=np.float64)
         inputs = rng.standard_normal((_ESTIMATE_DIRECTIONS, shape[0]))

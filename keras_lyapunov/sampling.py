@@ -44,8 +44,6 @@ from keras_lyapunov._scores import cached_statistic, linear_head
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
 
-KERNEL_NAMES = tuple(variable for variable, _ in KERNEL_VARIABLES)
-
 __all__ = ["SampledLyapunov", "SelectionResult", "SelectionSettings", "sample_initialization"]
 
 
@@ -230,7 +228,7 @@ def _select(model, x, settings):
     kernels = selected_kernels(model, layers)
     left_out = unselected_seeded_variables(model, layers)
     if left_out:
-        names = ", ".join(KERNEL_NAMES)
+        names = ", ".join(variable for variable, _ in KERNEL_VARIABLES)
         warnings.warn(
             f"SampledLyapunov re-draws {names} variables only; these come from seeded "
             f"initializers too and are left as they are: {', '.join(left_out)}.",

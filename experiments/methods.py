@@ -36,6 +36,8 @@ class Method:
         outer: registry name of the first and output layers' kernels.
         sampled: select the best of k candidates (SampledLyapunov) before training.
         lsuv: apply LSUV before training.
+        paper_score: score candidates by the paper's output norm (target-norm)
+            instead of the library's default (the loss after trial steps).
     """
 
     label: str
@@ -43,6 +45,7 @@ class Method:
     outer: str
     sampled: bool = False
     lsuv: bool = False
+    paper_score: bool = False
 
 
 METHODS = {
@@ -55,6 +58,11 @@ METHODS = {
                                       sampled=True),
     "sampled-lyapunov-orthogonal": Method("Sampled Lyap Orth", "lyapunov-orthogonal",
                                           "scaled-orthogonal", sampled=True),
+    "paper-sampled-lyapunov-normal": Method("Sampled Lyap Gauss (norm)", "lyapunov-normal",
+                                            "he", sampled=True, paper_score=True),
+    "paper-sampled-lyapunov-orthogonal": Method(
+        "Sampled Lyap Orth (norm)", "lyapunov-orthogonal", "scaled-orthogonal", sampled=True,
+        paper_score=True),
     "lsuv": Method("LSUV", "orthogonal", "orthogonal", lsuv=True),
 }
 
@@ -125,16 +133,17 @@ def lsuv(model, x, *, tolerance=0.1, max_iterations=10):
     return variances
 
 
-def prepare(model, method, x_probe, *, k, seed, target_norm=None):
+def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     """Applies LSUV now, or returns the SampledLyapunov callback for ``fit``.
 
     Args:
         model: a model from :func:`build_mlp`.
         method: its ``METHODS`` key.
         x_probe: inputs used by LSUV and as the selection's probes.
+        y_probe: their labels (the default score, the loss after trial steps, uses them).
         k: candidates of the sampled methods.
         seed: integer seed of the selection.
-        target_norm: the selection's target output norm (None: scale-free score).
+        target_norm: the target output norm of the paper's score (``paper_score``).
 
     Returns:
         A list of callbacks to pass to ``fit`` (empty or one SampledLyapunov).
@@ -142,6 +151,9 @@ def prepare(model, method, x_probe, *, k, seed, target_norm=None):
     spec = METHODS[method]
     if spec.lsuv:
         lsuv(model, x_probe)
+    if spec.paper_score:
+        return [SampledLyapunov(k=k, x=x_probe, seed=seed, verbose=0, score="target-norm",
+                                target_norm=target_norm)]
     if spec.sampled:
-        return [SampledLyapunov(k=k, x=x_probe, seed=seed, verbose=0, target_norm=target_norm)]
+        return [SampledLyapunov(k=k, x=x_probe, y=y_probe, seed=seed, verbose=0)]
     return []

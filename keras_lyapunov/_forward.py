@@ -44,13 +44,15 @@ def stateless_outputs(model, trainable, non_trainable, x):
     return outputs
 
 
-def compile_function(function, *, exact_shapes=False):
+def compile_function(function, *, exact_shapes=False, differentiates=False):
     """``function`` compiled for the backend: tf.function, jax.jit, or torch without autograd.
 
     Args:
         function: a function of tensors (and lists of tensors).
         exact_shapes: trace every new input shape anew on TensorFlow (for functions
             whose ops need static shapes), instead of relaxing shapes to reduce tracing.
+        differentiates: ``function`` takes gradients inside (through
+            :func:`value_and_gradients`), so torch keeps autograd on.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -61,7 +63,7 @@ def compile_function(function, *, exact_shapes=False):
         import jax
 
         return jax.jit(function)
-    if backend == "torch":
+    if backend == "torch" and not differentiates:
         import torch
 
         def without_gradients(*args):
@@ -70,6 +72,48 @@ def compile_function(function, *, exact_shapes=False):
 
         return without_gradients
     return function
+
+
+def value_and_gradients(function):
+    """``(weights, *args) -> (function(weights, *args), gradients)`` on any backend.
+
+    Args:
+        function: ``(weights, *args) -> scalar tensor``, ``weights`` a list of tensors.
+
+    Returns:
+        The value and the list of its gradients with respect to ``weights``
+        (zeros for weights it does not depend on). Use it inside a function
+        compiled with ``compile_function(..., differentiates=True)``.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.value_and_grad(function)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def tensorflow_gradients(weights, *args):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                value = function(weights, *args)
+            return value, tape.gradient(
+                value, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+        return tensorflow_gradients
+    if backend == "torch":
+        import torch
+
+        def torch_gradients(weights, *args):
+            weights = [w.detach().requires_grad_(True) for w in weights]
+            with torch.enable_grad():
+                value = function(weights, *args)
+                gradients = torch.autograd.grad(value, weights, allow_unused=True)
+            return value.detach(), [torch.zeros_like(w) if g is None else g
+                                    for w, g in zip(weights, gradients)]
+
+        return torch_gradients
+    raise NotImplementedError(f"gradients on the {backend!r} backend")
 
 
 def compiled_forward(model, reduce):

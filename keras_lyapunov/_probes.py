@@ -43,21 +43,31 @@ def _unbatched(batch, sample_ndim):
 
 
 def take_probes(x, num_probes, sample_ndim=None):
-    """Up to ``num_probes`` rows of ``x`` (array, tensor, dict, tf.data or any iterable).
+    """Up to ``num_probes`` rows of ``x`` (see :func:`take_labelled_probes`)."""
+    return take_labelled_probes(x, num_probes, sample_ndim)[0]
+
+
+def take_labelled_probes(x, num_probes, sample_ndim=None):
+    """Up to ``num_probes`` rows of ``x``, and their labels when ``x`` yields ``(x, y)``.
 
     Args:
-        x: the probe source; batches of an iterable may be ``(x, y[, w])`` tuples.
+        x: the probe source (array, tensor, dict, tf.data or any iterable); batches
+            of an iterable may be ``(x, y[, w])`` tuples.
         num_probes: rows wanted.
         sample_ndim: the rank of one sample, when known (to recognise unbatched data).
+
+    Returns:
+        ``(inputs, labels)`` NumPy arrays; ``labels`` is None unless every batch
+        of an iterable ``x`` was an ``(x, y[, w])`` tuple.
 
     Raises:
         ValueError: naming ``x``, for data that cannot give a batch of probes.
     """
     x = _single_input(x)
     if isinstance(x, np.ndarray) or keras.ops.is_tensor(x) or hasattr(x, "__array__"):
-        return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes]
+        return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes], None
     if isinstance(x, (list, tuple)):
-        return np.asarray(x)[:num_probes]
+        return np.asarray(x)[:num_probes], None
     try:
         iterator = iter(x)
     except TypeError as error:
@@ -65,27 +75,70 @@ def take_probes(x, num_probes, sample_ndim=None):
             "`x` must be an array, a tensor, a tf.data.Dataset or an iterable of "
             f"batches. Received: x of type {type(x).__name__}."
         ) from error
-    rows, count = [], 0
+    rows, labels, count = [], [], 0
     for batch in iterator:
+        label = None
         if isinstance(batch, (tuple, list)):
-            batch = batch[0]  # (x, y) or (x, y, sample_weight)
+            batch, label = batch[0], (batch[1] if len(batch) > 1 else None)
         batch = np.asarray(keras.ops.convert_to_numpy(_single_input(batch)))
         if _unbatched(batch, sample_ndim):
             raise ValueError(
                 f"`x` yields single samples of shape {batch.shape}, not batches: batch it "
                 "first (e.g. `dataset.batch(256)` for a tf.data.Dataset).")
         rows.append(batch)
+        labels.append(None if label is None else np.asarray(keras.ops.convert_to_numpy(label)))
         count += len(batch)
         if count >= num_probes:
             break
     if not rows:
         raise ValueError("`x` yielded no batches to use as probe inputs.")
-    return np.concatenate(rows)[:num_probes]
+    found = None if any(label is None for label in labels) else np.concatenate(labels)
+    return np.concatenate(rows)[:num_probes], None if found is None else found[:num_probes]
+
+
+def probe_labels(y, probes, labels_from_x):
+    """The labels of the probes, as a backend tensor, or None when there are none.
+
+    Args:
+        y: labels given by the user (array or tensor), or None.
+        probes: the probe inputs (their count).
+        labels_from_x: labels that came with ``x`` as ``(x, y)`` batches, or None.
+
+    Raises:
+        ValueError: naming ``y`` when it is given twice, cannot be read, or has
+            fewer rows than the probes.
+    """
+    if y is not None and labels_from_x is not None:
+        raise ValueError("`y` was given, and `x` yields (x, y) batches too: pass one of them.")
+    if y is None:
+        labels = labels_from_x
+    else:
+        try:
+            labels = np.asarray(keras.ops.convert_to_numpy(y))[:len(probes)]
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "`y` must be an array or tensor of labels with one row per probe. "
+                f"Received: y of type {type(y).__name__}.") from error
+    if labels is None:
+        return None
+    if labels.ndim == 0 or len(labels) < len(probes):
+        raise ValueError(
+            f"`y` must have a label for each of the {len(probes)} probes. Received: "
+            f"labels of shape {labels.shape}.")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        raise ValueError("`y` contains NaN or infinite values.")
+    return keras.ops.convert_to_tensor(labels)
 
 
 def probe_inputs(model, x, num_probes, probe_range, seed):
+    """The probe batch as a backend tensor (see :func:`labelled_probe_inputs`)."""
+    return labelled_probe_inputs(model, x, num_probes, probe_range, seed)[0]
+
+
+def labelled_probe_inputs(model, x, num_probes, probe_range, seed):
     """The probe batch as a backend tensor: the first ``num_probes`` rows of ``x``, or
-    uniform draws on ``probe_range`` over the model's input shape when ``x`` is None.
+    uniform draws on ``probe_range`` over the model's input shape when ``x`` is None;
+    and the labels that came with ``x`` as ``(x, y)`` batches (a NumPy array), or None.
 
     Raises:
         ValueError: naming ``x`` when it cannot serve as probes.
@@ -106,8 +159,8 @@ def probe_inputs(model, x, num_probes, probe_range, seed):
         return keras.random.uniform(
             (num_probes, *shape), minval=low, maxval=high, dtype=dtype or "float32",
             seed=derive_seed(seed, _seeds.UNIFORM_PROBES),
-        )
-    probes = take_probes(x, num_probes, None if shape is None else len(shape))
+        ), None
+    probes, labels = take_labelled_probes(x, num_probes, None if shape is None else len(shape))
     if probes.dtype.kind not in "iuf" or probes.ndim < 2 or len(probes) == 0:
         raise ValueError(
             "`x` must hold a batch of numeric probe inputs of shape (batch, ...). "
@@ -126,7 +179,7 @@ def probe_inputs(model, x, num_probes, probe_range, seed):
         raise ValueError(
             "`x` contains an all-zero probe input; the scale-free score divides by ||x||."
         )
-    return keras.ops.convert_to_tensor(probes, dtype=dtype or keras.config.floatx())
+    return keras.ops.convert_to_tensor(probes, dtype=dtype or keras.config.floatx()), labels
 
 
 def log_norms(tensors):

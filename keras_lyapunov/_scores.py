@@ -1,19 +1,29 @@
-"""What a candidate is scored by: where the output is measured, and the statistic.
+"""What a candidate is scored by: the statistic, and where the output is measured.
 
-The output is measured *before* a saturating output activation (softmax,
-sigmoid, tanh, ...), whose squashing would hide the signal a classifier head
-receives (:func:`linear_head`). The statistic is the mean log-gain over the
-probes (scale-free) or the log of the mean output norm (the paper's target
-norm); see :func:`score_statistic`. The compiled function that computes it is
-traced once per model and kept on the model (:func:`cached_statistic`).
+Norm scores measure the output *before* a saturating output activation
+(softmax, sigmoid, tanh, ...), whose squashing would hide the signal a
+classifier head receives (:func:`linear_head`). Their statistic is the mean
+log-gain over the probes (scale-free) or the log of the mean output norm (the
+paper's target norm); see :func:`score_statistic`. The loss score is the
+model's own loss on the labelled probes after a few AdamW trial steps taken on
+them from the candidate, in a stateless copy of the weights (:func:`trial_loss`).
+Each statistic is one compiled function, traced once per model and kept on the
+model (:func:`cached_statistic`).
 """
 
 import contextlib
 
 import keras
 
-from keras_lyapunov._forward import compiled_forward
+from keras_lyapunov._forward import (
+    compile_function,
+    compiled_forward,
+    stateless_outputs,
+    value_and_gradients,
+)
 from keras_lyapunov._probes import log_norms
+
+TRIAL_OPTIMIZER = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # keras AdamW defaults
 
 SATURATING_ACTIVATIONS = (
     "softmax", "log_softmax", "sigmoid", "hard_sigmoid", "tanh", "softsign",
@@ -109,24 +119,89 @@ def compiled_statistic(model, target_norm):
             outputs, log_input_norms, target_norm))
 
 
+def mean_loss(loss):
+    """``(y_true, y_pred) -> scalar``: a Keras loss (name, function or Loss), averaged."""
+    function = keras.losses.get(loss)
+    return lambda y_true, y_pred: keras.ops.mean(function(y_true, y_pred))
+
+
+def trial_loss(model, loss, steps, learning_rate, weight_decay):
+    """One compiled ``(trainable, non_trainable, probes, labels) -> loss after the steps``.
+
+    The trial takes ``steps`` full-batch AdamW steps on the labelled probes
+    from the given weights (Keras's AdamW defaults; constant ``learning_rate``,
+    decoupled ``weight_decay``) and returns the mean loss on the probes after
+    them; ``steps = 0`` is the initial loss. Every value is a local copy: no
+    variable of the model, and no optimizer, is read or changed. The forward
+    pass is inference (``training=False``: no dropout, no statistics updated).
+    Idea from GradInit (Zhu et al. 2021, "loss after one step"); the number of
+    steps comes from the trainability study (benchmarks/results/trainability.md).
+    """
+    ops = keras.ops
+    loss = mean_loss(loss)
+    beta_1, beta_2, epsilon = (TRIAL_OPTIMIZER[name] for name in ("beta_1", "beta_2", "epsilon"))
+
+    def loss_of(trainable, non_trainable, probes, labels):
+        return loss(labels, stateless_outputs(model, trainable, non_trainable, probes))
+
+    gradients_of = value_and_gradients(loss_of)
+
+    def run(trainable, non_trainable, probes, labels):
+        def step(index, state):
+            weights, first, second = state
+            _, gradients = gradients_of(weights, non_trainable, probes, labels)
+            t = ops.cast(index + 1, "float32")
+            rate = learning_rate * ops.sqrt(1.0 - beta_2 ** t) / (1.0 - beta_1 ** t)
+            first = [beta_1 * m + (1.0 - beta_1) * g for m, g in zip(first, gradients)]
+            second = [beta_2 * v + (1.0 - beta_2) * g * g for v, g in zip(second, gradients)]
+            weights = [w - learning_rate * weight_decay * w - rate * m / (ops.sqrt(v) + epsilon)
+                       for w, m, v in zip(weights, first, second)]
+            return weights, first, second
+
+        weights = list(trainable)
+        if steps:
+            zeros = [ops.zeros_like(w) for w in weights]
+            weights, _, _ = ops.fori_loop(0, steps, step, (weights, zeros, list(zeros)))
+        return loss_of(weights, non_trainable, probes, labels)
+
+    return compile_function(run, differentiates=True)
+
+
 _CACHE_ATTRIBUTE = "_keras_lyapunov_forward_cache"
 
 
 def cached_statistic(model, measured_at, target_norm):
-    """The compiled statistic for this model, head and score, traced once per model.
+    """The compiled norm statistic for this model, head and score (see :func:`cached`)."""
+    return cached(model, ("norm", measured_at, target_norm is None),
+                  lambda: compiled_statistic(model, target_norm))
+
+
+def cached_trial_loss(model, loss, steps, learning_rate, weight_decay):
+    """The compiled :func:`trial_loss` for this model and settings (see :func:`cached`)."""
+    try:
+        key = hash(loss) and loss  # the loss itself (kept alive by the key), when hashable
+    except TypeError:
+        key = id(loss)
+    return cached(model, ("loss", key, steps, learning_rate, weight_decay),
+                  lambda: trial_loss(model, loss, steps, learning_rate, weight_decay))
+
+
+def cached(model, settings, make):
+    """The compiled function ``make()`` for this model and settings, traced once.
 
     Kept on the model (outside Keras's attribute tracking) and keyed by the
-    backend, the measured head and the model's variables, so a later selection
-    on the same model does not trace again, and any change of the model's
+    backend, the settings and the model's variables, so a later selection on
+    the same model does not trace again, and any change of the model's
     variables makes a new one.
     """
     cache = model.__dict__.get(_CACHE_ATTRIBUTE)
     if cache is None:
         cache = {}
         object.__setattr__(model, _CACHE_ATTRIBUTE, cache)
-    key = (keras.backend.backend(), measured_at, target_norm is None,
-           tuple(id(v) for v in model.variables))
+    key = (keras.backend.backend(), settings, tuple(id(v) for v in model.variables))
     if key not in cache:
-        cache.clear()  # one entry per model: the model's current structure
-        cache[key] = compiled_statistic(model, target_norm)
+        structure = key[2]
+        for stale in [old for old in cache if old[2] != structure]:
+            del cache[stale]  # entries of the model's earlier structure
+        cache[key] = make()
     return cache[key]

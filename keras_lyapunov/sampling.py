@@ -8,15 +8,28 @@ initialization (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4) draws k
 candidate initializations before training and keeps the one whose output norm
 over the input distribution is closest to the target.
 
-The score. By default it is scale-free: the mean over probe inputs of
-``log(||N(x)|| / ||x||)``, and the chosen candidate is the one whose mean is
-closest to 0, i.e. the network that on average neither shrinks nor amplifies
-its inputs. This needs no knowledge of the data's scale and is exactly the
-quantity the CLT describes. With ``target_norm=t`` the score follows the paper
-literally: ``|log(mean ||N(x)||) - log(t)|``, the expected output norm closest to
-``t`` (log-distance, so over- and undershooting count alike). Either way the
-output is measured *before* a saturating output activation (softmax, sigmoid,
-tanh, ...), whose squashing would hide the signal a classifier head receives.
+The score (``score=``), chosen by a trainability study over 400 initializations
+of the paper's image model (benchmarks/results/trainability.md):
+
+- ``"loss"``: the model's own loss on the labelled probes after
+  ``trial_steps`` full-batch AdamW trial steps from the candidate (GradInit's
+  "loss after a step", Zhu et al. 2021). Of every statistic measured at
+  initialization, the loss after a few steps predicted best whether the
+  network would train. The trial runs on local copies inside one compiled
+  function: no weight and no optimizer state of the model is touched.
+- ``"scale-free"``: the mean over probes of ``log(||N(x)|| / ||x||)``, closest
+  to 0 (this library's earlier default); label-free.
+- ``"target-norm"``: the paper's literal score, ``|log(mean ||N(x)||) - log(t)|``
+  for ``target_norm=t``.
+- ``"auto"`` (default): ``"target-norm"`` when ``target_norm`` is given, else
+  ``"loss"`` when labels (``y``, or ``(x, y)`` batches) and a loss (the compiled
+  model's, or ``loss=``) are at hand, else ``"scale-free"`` with a warning that
+  says so. The study found that *no* label-free score made the image model
+  train more often than unsampled initialization.
+
+Norm scores measure the output *before* a saturating output activation
+(softmax, sigmoid, tanh, ...), whose squashing would hide the signal a
+classifier head receives.
 
 Memory: candidates are re-drawn in place into the existing variables; only
 their seeds are kept, and the best one is re-materialized at the end. One
@@ -39,12 +52,24 @@ from keras_lyapunov._candidates import (
     unselected_seeded_variables,
 )
 from keras_lyapunov._forward import variable_values
-from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs, take_probes
-from keras_lyapunov._scores import cached_statistic, linear_head
+from keras_lyapunov._probes import (
+    DEFAULT_PROBE_RANGE,
+    labelled_probe_inputs,
+    log_norms,
+    probe_labels,
+    take_probes,
+)
+from keras_lyapunov._scores import cached_statistic, cached_trial_loss, linear_head
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
 
-__all__ = ["SampledLyapunov", "SelectionResult", "SelectionSettings", "sample_initialization"]
+__all__ = ["SCORES", "SampledLyapunov", "SelectionResult", "SelectionSettings",
+           "sample_initialization"]
+
+SCORES = ("auto", "loss", "scale-free", "target-norm")
+LABEL_FREE_SCORE = "scale-free"  # the label-free fallback of "auto"
+DEFAULT_TRIAL_STEPS = 5
+TRIAL_WEIGHT_DECAY = 0.004  # keras.optimizers.AdamW's default
 
 
 def _validate_layers(layers):
@@ -75,7 +100,10 @@ class SelectionSettings:
         seed: None (a fresh random base seed per selection) or an integer >= 0.
         layers: ``"lyapunov"``, ``"all"``, or a tuple of layers / layer names.
         num_probes: number of probe samples, an integer >= 1.
-        target_norm: None (scale-free score) or a positive finite output norm.
+        score: one of :data:`SCORES` (see :func:`sample_initialization`).
+        target_norm: None, or the positive finite output norm of ``"target-norm"``.
+        trial_steps: AdamW trial steps of the ``"loss"`` score, an integer >= 0.
+        trial_learning_rate: their learning rate, a positive finite number.
         probe_range: ``(low, high)`` of the default uniform probes.
         verbose: 0 silent, 1 or 2 a progress bar and a summary.
 
@@ -88,7 +116,10 @@ class SelectionSettings:
     seed: int | None = None
     layers: object = "lyapunov"
     num_probes: int = 256
+    score: str = "auto"
     target_norm: float | None = None
+    trial_steps: int = DEFAULT_TRIAL_STEPS
+    trial_learning_rate: float = 1e-3
     probe_range: tuple = DEFAULT_PROBE_RANGE
     verbose: int = 0
 
@@ -98,14 +129,25 @@ class SelectionSettings:
             "seed": _validation.optional_seed(self.seed),
             "layers": _validate_layers(self.layers),
             "num_probes": _validation.integer(self.num_probes, "num_probes"),
+            "score": _validation.one_of(self.score, "score", SCORES),
             "target_norm": None if self.target_norm is None else _validation.positive_finite(
                 self.target_norm, "target_norm",
-                what="None (scale-free score) or a positive finite number"),
+                what="None or a positive finite number (the target of score='target-norm')"),
+            "trial_steps": _validation.integer(self.trial_steps, "trial_steps", minimum=0),
+            "trial_learning_rate": _validation.positive_finite(
+                self.trial_learning_rate, "trial_learning_rate"),
             "probe_range": _validation.interval(self.probe_range, "probe_range"),
             "verbose": _validation.one_of(self.verbose, "verbose", (0, 1, 2)),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        if self.score == "target-norm" and self.target_norm is None:
+            raise ValueError("score='target-norm' needs `target_norm`, the output norm to aim "
+                             "at (a positive finite number). Received: target_norm=None.")
+        if self.target_norm is not None and self.score not in ("auto", "target-norm"):
+            raise ValueError(
+                f"`target_norm` is the target of score='target-norm', but score={self.score!r}"
+                ": leave target_norm=None, or use score='target-norm' (or 'auto').")
 
     def config(self):
         """The settings as a JSON-ready dict (layer objects stored by name)."""
@@ -124,27 +166,36 @@ class SelectionResult:
     Attributes:
         scores: ``(k,)`` array of candidate scores (lower is better); ``inf``
             for candidates discarded because their output was not finite.
-        log_gains: ``(k,)`` array of the statistic behind each score: the mean
-            ``log(||N(x)|| / ||x||)`` (default) or ``log(mean ||N(x)||)`` (with
-            ``target_norm``); ``nan`` for discarded candidates.
+        statistics: ``(k,)`` array of the statistic behind each score: the loss
+            after the trial steps (``"loss"``), the mean ``log(||N(x)|| / ||x||)``
+            (``"scale-free"``) or ``log(mean ||N(x)||)`` (``"target-norm"``);
+            ``nan`` for discarded candidates.
         chosen: index of the candidate kept, or ``None`` if none was.
         chosen_score: its score (``nan`` if none was kept).
         seed: the base seed every candidate seed derives from.
         seeds: the ``k`` candidate seeds.
         variables: paths of the variables that were re-initialized.
-        measured_at: where the output was measured (e.g. before a softmax).
+        measured_at: where the output was measured (e.g. before a softmax, or
+            the loss on the labelled probes).
+        score: the score used (``"auto"`` resolved), e.g. ``"loss"``.
         skipped: why the weights were left as they were, or ``None``.
     """
 
     scores: np.ndarray
-    log_gains: np.ndarray
+    statistics: np.ndarray
     chosen: int | None
     chosen_score: float
     seed: int | None
     seeds: tuple
     variables: tuple
     measured_at: str
+    score: str = ""
     skipped: str | None = None
+
+    @property
+    def log_gains(self):
+        """``statistics`` under its earlier name (the log-gains of the norm scores)."""
+        return self.statistics
 
     @property
     def selected(self):
@@ -159,7 +210,7 @@ class SelectionResult:
         discarded = len(self.scores) - len(finite)
         text = (
             f"SampledLyapunov: chose candidate {self.chosen} of {len(self.scores)} "
-            f"(score {self.chosen_score:.4g}; scores min {finite.min():.4g}, "
+            f"({self.score} score {self.chosen_score:.4g}; scores min {finite.min():.4g}, "
             f"median {np.median(finite):.4g}, max {finite.max():.4g})"
         )
         if discarded:
@@ -187,7 +238,7 @@ def _skipped(seed, reason):
     warnings.warn(f"SampledLyapunov did not re-sample: {reason}; every weight is "
                   "left untouched.", UserWarning, stacklevel=4)
     return SelectionResult(
-        scores=np.zeros(0), log_gains=np.zeros(0), chosen=None, chosen_score=math.nan,
+        scores=np.zeros(0), statistics=np.zeros(0), chosen=None, chosen_score=math.nan,
         seed=seed, seeds=(), variables=(), measured_at="", skipped=reason,
     )
 
@@ -209,15 +260,85 @@ def _not_fresh(kernels):
             "cannot be told (a Keras initializer seeded by a SeedGenerator)")
 
 
-def _select(model, x, settings):
+def _loss_of(model, loss):
+    """The loss the ``"loss"`` score trains and measures, or None when there is none."""
+    loss = loss if loss is not None else getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple, dict)):
+        if len(loss) != 1:
+            raise ValueError(
+                "score='loss' supports a single loss; this model has several "
+                f"({len(loss)}). Pass `loss=` (one loss for the one output) or choose "
+                "another score.")
+        loss = next(iter(loss.values())) if isinstance(loss, dict) else loss[0]
+    return loss
+
+
+def _resolved_score(settings, labels, loss):
+    """The score to use: ``settings.score`` with ``"auto"`` resolved (a warning says so)."""
+    score = settings.score
+    if score == "loss":
+        if labels is None:
+            raise ValueError(
+                "score='loss' needs labels: pass `y` (one label per probe), or `x` as "
+                "(x, y) batches.")
+        if loss is None:
+            raise ValueError("score='loss' needs a loss: compile the model first, or pass "
+                             "`loss=` (a Keras loss name, function or Loss).")
+        return score
+    if score != "auto":
+        return score
+    if settings.target_norm is not None:
+        return "target-norm"
+    if labels is not None and loss is not None:
+        return "loss"
+    missing = ("no loss (compile the model first, or pass `loss=`)" if labels is not None
+               else "no labels (pass `y`, or (x, y) batches as `x`)")
+    warnings.warn(
+        f"SampledLyapunov: {missing}, so candidates are scored by {LABEL_FREE_SCORE!r}, "
+        "which the trainability study found weaker than the 'loss' score "
+        f"(the loss after {settings.trial_steps} trial steps on labelled probes; "
+        "benchmarks/results/trainability.md). Pass score=... to choose a score and "
+        "silence this warning.", UserWarning, stacklevel=4)
+    return LABEL_FREE_SCORE
+
+
+def _scorer(model, score, settings, probes, labels, loss):
+    """``(measured_at, statistic(), to_score(value))`` for the resolved score.
+
+    ``statistic`` computes the current weights' statistic in one compiled call;
+    ``to_score`` maps it to the score (lower is better).
+    """
+    if score == "loss":
+        trial = cached_trial_loss(model, loss, settings.trial_steps,
+                                  settings.trial_learning_rate, TRIAL_WEIGHT_DECAY)
+        measured_at = (f"the loss on the {len(probes)} labelled probes after "
+                       f"{settings.trial_steps} trial AdamW steps")
+        return (measured_at, lambda: trial(*variable_values(model), probes, labels),
+                lambda value: value)
+    target_norm = settings.target_norm if score == "target-norm" else None
+    log_target = 0.0 if target_norm is None else math.log(target_norm)
+    log_input_norms = log_norms(probes)
+    with linear_head(model) as measured_at:
+        pass
+    statistic = cached_statistic(model, measured_at, target_norm)
+
+    def measure():
+        with linear_head(model):
+            return statistic(*variable_values(model), probes, log_input_norms)
+
+    return measured_at, measure, lambda value: abs(value - log_target)
+
+
+def _select(model, x, settings, y=None, loss=None):
     """Runs the selection in place; returns its :class:`SelectionResult` and the kernels."""
-    k, layers, target_norm, verbose = (
-        settings.k, settings.layers, settings.target_norm, settings.verbose)
+    k, layers, verbose = settings.k, settings.layers, settings.verbose
     seed = _validation.resolved_seed(settings.seed)
 
     reason = _already_trained(model)
     if reason is not None:
         return _skipped(seed, reason), []
+    if y is not None and x is None:
+        raise ValueError("`y` labels the probes in `x`: pass `x` too.")
     if not model.built:
         if x is None:
             raise ValueError("`x` is required to build an unbuilt model before sampling.")
@@ -242,39 +363,39 @@ def _select(model, x, settings):
     reason = _not_fresh(kernels)
     if reason is not None:
         return _skipped(seed, reason), []
-    probes = probe_inputs(model, x, settings.num_probes, settings.probe_range, seed)
-    ops = keras.ops
-    log_input_norms = log_norms(probes)
-    log_target = 0.0 if target_norm is None else math.log(target_norm)
+    probes, labels_from_x = labelled_probe_inputs(
+        model, x, settings.num_probes, settings.probe_range, seed)
+    labels = probe_labels(y, probes, labels_from_x)
+    loss = _loss_of(model, loss)
+    score = _resolved_score(settings, labels, loss)
+    measured_at, statistic, to_score = _scorer(model, score, settings, probes, labels, loss)
 
+    ops = keras.ops
     drawer = CandidateDrawer(kernels)
     variables = tuple(kernel.path for _, kernel, _ in kernels)
     seeds = tuple(derive_seed(seed, _seeds.CANDIDATES, i) for i in range(k))
     scores = np.full(k, np.inf)
-    log_gains = np.full(k, np.nan)
+    statistics = np.full(k, np.nan)
     backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
     progbar = keras.utils.Progbar(k, verbose=verbose, unit_name="candidate") if verbose else None
     try:
-        with linear_head(model) as measured_at:
-            statistic = cached_statistic(model, measured_at, target_norm)
-            for i, candidate_seed in enumerate(seeds):
-                drawer.assign(candidate_seed)
-                value = float(ops.convert_to_numpy(
-                    statistic(*variable_values(model), probes, log_input_norms)))
-                if math.isfinite(value):
-                    log_gains[i] = value
-                    scores[i] = abs(value - log_target)
-                if progbar is not None:
-                    progbar.update(i + 1, values=[("score", scores[i])])
+        for i, candidate_seed in enumerate(seeds):
+            drawer.assign(candidate_seed)
+            value = float(ops.convert_to_numpy(statistic()))
+            if math.isfinite(value):
+                statistics[i] = value
+                scores[i] = to_score(value)
+            if progbar is not None:
+                progbar.update(i + 1, values=[("score", scores[i])])
         if not np.any(np.isfinite(scores)):
             _restore(backup)
             warnings.warn(
                 f"SampledLyapunov: all {k} candidates gave non-finite outputs; the "
                 "original weights are kept.", UserWarning, stacklevel=3)
             return SelectionResult(
-                scores=scores, log_gains=log_gains, chosen=None, chosen_score=math.nan,
-                seed=seed, seeds=seeds, variables=variables,
-                measured_at=measured_at, skipped="every candidate was non-finite"), []
+                scores=scores, statistics=statistics, chosen=None, chosen_score=math.nan,
+                seed=seed, seeds=seeds, variables=variables, measured_at=measured_at,
+                score=score, skipped="every candidate was non-finite"), []
         chosen = int(np.argmin(scores))  # first of equal minima
         if chosen != k - 1:  # the variables still hold the last candidate drawn
             drawer.assign(seeds[chosen])  # re-materialize the winner from its seed
@@ -283,9 +404,9 @@ def _select(model, x, settings):
         _restore(backup)
         raise
     result = SelectionResult(
-        scores=scores, log_gains=log_gains, chosen=chosen,
+        scores=scores, statistics=statistics, chosen=chosen,
         chosen_score=float(scores[chosen]), seed=seed, seeds=seeds,
-        variables=variables, measured_at=measured_at)
+        variables=variables, measured_at=measured_at, score=score)
     if verbose:
         print(result.summary())
     return result, [kernel for _, kernel, _ in kernels]
@@ -294,12 +415,17 @@ def _select(model, x, settings):
 def sample_initialization(
     model,
     x=None,
+    y=None,
     *,
     k=10,
     seed=None,
     layers="lyapunov",
     num_probes=256,
+    score="auto",
     target_norm=None,
+    trial_steps=DEFAULT_TRIAL_STEPS,
+    trial_learning_rate=1e-3,
+    loss=None,
     probe_range=DEFAULT_PROBE_RANGE,
     verbose=0,
 ):
@@ -313,10 +439,12 @@ def sample_initialization(
     Args:
         model: a Keras model (Sequential, Functional or subclassed) with one input.
         x: probe inputs: an array or tensor of shape ``(batch, ...)``, or a
-            tf.data.Dataset / iterable of batches (``(x, y)`` pairs allowed); the
-            first ``num_probes`` samples are used. If omitted, probes are drawn
-            uniformly from ``probe_range`` on the model's input shape (the
-            paper's choice, "uniform on the input values", for inputs in [0, 1]).
+            tf.data.Dataset / iterable of batches (``(x, y)`` pairs give the
+            labels too); the first ``num_probes`` samples are used. If omitted,
+            probes are drawn uniformly from ``probe_range`` on the model's input
+            shape (the paper's "uniform on the input values", for inputs in [0, 1]).
+        y: labels of the probes (at least ``num_probes`` rows), for the
+            ``"loss"`` score; or None.
         k: number of candidates, an integer >= 1 (the paper uses O(sqrt(depth))).
         seed: None or an integer >= 0. The same seed gives bit-identical chosen
             weights, also in a new process, on a given backend, when the layers
@@ -331,12 +459,19 @@ def sample_initialization(
             such initializers are named in a warning and left as they are.
             Layers with ``trainable=False`` are never touched.
         num_probes: number of probe samples (default 256).
-        target_norm: None for the scale-free score, or the output norm to aim at.
+        score: ``"auto"`` (default), ``"loss"``, ``"scale-free"`` or
+            ``"target-norm"``; see the module docstring.
+        target_norm: the output norm ``"target-norm"`` aims at, or None.
+        trial_steps: AdamW steps of the ``"loss"`` score (an integer >= 0;
+            0 scores by the initial loss).
+        trial_learning_rate: their learning rate (Keras's AdamW otherwise).
+        loss: the loss of the ``"loss"`` score (a Keras loss name, function or
+            ``Loss``); default: the compiled model's loss.
         probe_range: ``(low, high)`` of the default uniform probes.
         verbose: 0 silent, 1 or 2 a progress bar over candidates and a summary.
 
     Returns:
-        A :class:`SelectionResult`.
+        A :class:`SelectionResult` (``result.score`` names the score used).
 
     Raises:
         ValueError: for invalid arguments or probes (naming the argument).
@@ -351,16 +486,20 @@ def sample_initialization(
     warning).
 
     Example:
-        >>> result = sample_initialization(model, x_train[:256], k=10, seed=0)
-        >>> result.chosen, result.chosen_score
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        >>> result = sample_initialization(model, x_train[:256], y_train[:256], k=10, seed=0)
+        >>> result.score, result.chosen, result.chosen_score
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4 (Sampled
-    Lyapunov initialization) and Thm 3.4.
+    Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021
+    (GradInit) and benchmarks/results/trainability.md.
     """
     settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
-                                 target_norm=target_norm, probe_range=probe_range,
-                                 verbose=verbose)
-    result, _ = _select(model, x, settings)
+                                 score=score, target_norm=target_norm,
+                                 trial_steps=trial_steps,
+                                 trial_learning_rate=trial_learning_rate,
+                                 probe_range=probe_range, verbose=verbose)
+    result, _ = _select(model, x, settings, y=y, loss=loss)
     return result
 
 
@@ -389,29 +528,34 @@ class SampledLyapunov(keras.callbacks.Callback):
         layers, num_probes, target_norm, probe_range: as in
             :func:`sample_initialization`.
 
-    The arguments but ``x`` form one :class:`SelectionSettings`, validated
-    here, kept as ``self.settings`` (and readable as ``self.k``, ``self.seed``,
+    The arguments but ``x`` and ``y`` form one :class:`SelectionSettings`,
+    validated here, kept as ``self.settings`` (and readable as ``self.k``, ``self.seed``,
     ...); ``get_config`` is its :meth:`SelectionSettings.config` (data is not
     configuration; layer objects given in ``layers`` are stored by name).
 
     Example:
-        >>> model.fit(x, y, callbacks=[SampledLyapunov(k=10, seed=0)])
+        >>> model.fit(x, y, callbacks=[SampledLyapunov(k=10, x=x[:256], y=y[:256], seed=0)])
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4.
     """
 
-    def __init__(self, k=10, x=None, seed=None, verbose=1, layers="lyapunov",
-                 num_probes=256, target_norm=None, probe_range=DEFAULT_PROBE_RANGE):
+    def __init__(self, k=10, x=None, y=None, seed=None, verbose=1, layers="lyapunov",
+                 num_probes=256, score="auto", target_norm=None,
+                 trial_steps=DEFAULT_TRIAL_STEPS, trial_learning_rate=1e-3,
+                 probe_range=DEFAULT_PROBE_RANGE):
         super().__init__()
         self.settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
-                                          target_norm=target_norm, probe_range=probe_range,
-                                          verbose=verbose)
+                                          score=score, target_norm=target_norm,
+                                          trial_steps=trial_steps,
+                                          trial_learning_rate=trial_learning_rate,
+                                          probe_range=probe_range, verbose=verbose)
         self.x = x
+        self.y = y
         self.result = None
         self._selected = []  # the kernels the selection replaced, until training starts
 
     def on_train_begin(self, logs=None):
-        self.result, self._selected = _select(self.model, self.x, self.settings)
+        self.result, self._selected = _select(self.model, self.x, self.settings, y=self.y)
 
     def on_epoch_begin(self, epoch, logs=None):
         kernels, self._selected = self._selected, []

@@ -13,7 +13,12 @@ import pytest
 
 from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, _candidates, _probes, _scores
 from keras_lyapunov.networks import leaky_relu_mlp
-from keras_lyapunov.sampling import SampledLyapunov, SelectionSettings, sample_initialization
+from keras_lyapunov.sampling import (
+    DEFAULT_TRIAL_STEPS,
+    SampledLyapunov,
+    SelectionSettings,
+    sample_initialization,
+)
 
 
 def stack(depth=12, width=8, slope=0.01, init_cls=LyapunovOrthogonal, head=None,
@@ -300,7 +305,11 @@ def test_all_non_finite_keeps_original_weights():
     (dict(num_probes=0), "num_probes"), (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"),
     (dict(target_norm=0.0), "target_norm"), (dict(target_norm=float("inf")), "target_norm"),
     (dict(layers="some"), "layers"), (dict(verbose=3), "verbose"),
-    (dict(probe_range=(1, 0)), "probe_range"),
+    (dict(probe_range=(1, 0)), "probe_range"), (dict(score="norm"), "score"),
+    (dict(score="target-norm"), "target_norm"), (dict(score="loss", target_norm=1.0),
+                                                 "target_norm"),
+    (dict(trial_steps=-1), "trial_steps"), (dict(trial_steps=1.5), "trial_steps"),
+    (dict(trial_learning_rate=0.0), "trial_learning_rate"),
 ])
 def test_bad_arguments(kwargs, name):
     # One validation for the function, the callback and the settings they share.
@@ -328,7 +337,8 @@ def test_settings_are_validated_once_frozen_and_the_callbacks_config():
                                verbose=1)
     assert callback.settings == settings
     assert callback.get_config() == settings.config() == {
-        "k": 4, "seed": 3, "layers": ["d1"], "num_probes": 256, "target_norm": 2.0,
+        "k": 4, "seed": 3, "layers": ["d1"], "num_probes": 256, "score": "auto",
+        "target_norm": 2.0, "trial_steps": DEFAULT_TRIAL_STEPS, "trial_learning_rate": 1e-3,
         "probe_range": [0.0, 2.0], "verbose": 1}
     assert (callback.k, callback.seed, callback.layers) == (4, 3, ("d1",))
 
@@ -597,3 +607,138 @@ def test_integer_input_model_without_probes_gets_a_clear_message():
     tokens = np.random.default_rng(0).integers(1, 20, (16, 5))
     result = sample_initialization(model, tokens, k=2, seed=0)
     assert any(path.endswith("embeddings") for path in result.variables)
+
+
+# ------------------------------------------------------------------ the loss score
+
+
+def labelled(n=64, seed=0):
+    x = probes(n, seed=seed)
+    return x, (np.arange(n) % 3).astype("int32")
+
+
+def classifier_stack(compiled=True):
+    """Six LeakyReLU Dense layers and a linear head, all Lyapunov-orthogonal."""
+    generator = keras.random.SeedGenerator(0)
+    model = leaky_relu_mlp(
+        8, [8] * 6 + [3], 0.01,
+        lambda index, slope_after: LyapunovOrthogonal(slope=slope_after, seed=generator),
+        use_bias=True, output_activation="linear")
+    if not compiled:
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_loss_score_keeps_the_candidate_with_the_lowest_trial_loss():
+    model, (x, y) = classifier_stack(), labelled()
+    result = sample_initialization(model, x, y, k=5, seed=2, trial_steps=3)
+    assert result.score == "loss" and "labelled probes" in result.measured_at
+    assert result.chosen == int(np.argmin(result.statistics))
+    np.testing.assert_array_equal(result.scores, result.statistics)
+    # Recomputed independently on the weights the model now holds: Keras's AdamW.
+    trained = keras.models.clone_model(model)
+    trained.set_weights(model.get_weights())
+    trained.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.004),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trained.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(float(trained.evaluate(x, y, batch_size=len(x), verbose=0)),
+                               result.chosen_score, rtol=1e-5)
+
+
+def test_labels_from_y_or_from_batches_give_the_same_selection():
+    (x, y) = labelled()
+    given = sample_initialization(classifier_stack(), x, y, k=4, seed=5)
+    batches = [(x[:32], y[:32]), (x[32:], y[32:])]
+    paired = sample_initialization(classifier_stack(), iter(batches), k=4, seed=5)
+    assert given.score == paired.score == "loss"
+    np.testing.assert_array_equal(given.scores, paired.scores)
+
+
+def test_auto_without_labels_or_loss_falls_back_and_says_so():
+    x, y = labelled()
+    with pytest.warns(UserWarning, match="no labels .* scored by 'scale-free'"):
+        result = sample_initialization(classifier_stack(), x, k=3, seed=0)
+    assert result.score == "scale-free"
+    uncompiled = classifier_stack(compiled=False)
+    with pytest.warns(UserWarning, match="no loss .* scored by 'scale-free'"):
+        assert sample_initialization(uncompiled, x, y, k=3, seed=0).score == "scale-free"
+    passed = sample_initialization(classifier_stack(compiled=False), x, y, k=3, seed=0,
+                                   loss="sparse_categorical_crossentropy")
+    assert passed.score == "loss"
+
+
+@pytest.mark.filterwarnings("error")
+def test_named_scores_are_used_without_a_warning():
+    x, y = labelled()
+    assert sample_initialization(classifier_stack(), x, k=3, seed=0,
+                                 score="scale-free").score == "scale-free"
+    paper = sample_initialization(classifier_stack(), x, y, k=3, seed=0, target_norm=2.0)
+    assert paper.score == "target-norm"  # "auto" with a target: the paper's score
+    assert sample_initialization(classifier_stack(), x, y, k=3, seed=0,
+                                 score="target-norm", target_norm=2.0).score == "target-norm"
+
+
+def test_loss_score_needs_labels_and_a_loss():
+    x, y = labelled()
+    with pytest.raises(ValueError, match="score='loss' needs labels"):
+        sample_initialization(classifier_stack(), x, k=3, score="loss")
+    with pytest.raises(ValueError, match="score='loss' needs a loss"):
+        sample_initialization(classifier_stack(compiled=False), x, y, k=3, score="loss")
+    with pytest.raises(ValueError, match="`y` labels the probes in `x`"):
+        sample_initialization(classifier_stack(), None, y, k=3)
+    with pytest.raises(ValueError, match="`y` must have a label for each"):
+        sample_initialization(classifier_stack(), x, y[:10], k=3)
+    with pytest.raises(ValueError, match="pass one of them"):
+        sample_initialization(classifier_stack(), iter([(x, y)]), y, k=3)
+
+
+def test_loss_score_leaves_the_optimizer_and_other_weights_alone():
+    model, (x, y) = classifier_stack(), labelled()
+    model.optimizer.build(model.trainable_variables)
+    for variable in model.optimizer.variables:
+        variable.assign(np.full(variable.shape, 0.25, variable.dtype))
+    optimizer_before = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    biases_before = [keras.ops.convert_to_numpy(layer.bias) for layer in model.layers
+                     if getattr(layer, "bias", None) is not None]
+    # iterations was set to 0.25 -> 0: the selection still sees an untrained model
+    result = sample_initialization(model, x, y, k=4, seed=1)
+    assert result.selected
+    for a, b in zip(optimizer_before,
+                    [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+    for a, layer in zip(biases_before, [layer for layer in model.layers
+                                        if getattr(layer, "bias", None) is not None]):
+        np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(layer.bias))
+
+
+def test_callback_scores_by_the_loss_with_labels_and_restores_on_error(monkeypatch):
+    x, y = labelled()
+    model = classifier_stack()
+    callback = SampledLyapunov(k=3, x=x, y=y, seed=0, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.result.score == "loss" and callback.result.selected
+
+    model = classifier_stack()
+    before = weights(model)
+    real = _scores.trial_loss
+
+    def failing(*args):
+        trial = real(*args)
+        calls = {"n": 0}
+
+        def run(*values):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("boom")
+            return trial(*values)
+
+        return run
+
+    monkeypatch.setattr(_scores, "trial_loss", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[SampledLyapunov(k=3, x=x, y=y, seed=1, verbose=0)])
+    for a, b in zip(before, weights(model)):
+        np.testing.assert_array_equal(a, b)

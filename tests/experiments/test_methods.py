@@ -51,7 +51,11 @@ def test_lsuv_gives_unit_output_variance():
 def test_prepare_returns_the_selection_callback_for_sampled_methods():
     model = build_mlp(4, 4, 3, 1, method="sampled-lyapunov-orthogonal", seed=0)
     x = np.ones((8, 4), "float32")
-    callbacks = prepare(model, "sampled-lyapunov-orthogonal", x, k=3, seed=0, target_norm=2.0)
+    y = np.zeros((8, 1), "float32")
+    callbacks = prepare(model, "sampled-lyapunov-orthogonal", x, y, k=3, seed=0)
     assert len(callbacks) == 1 and isinstance(callbacks[0], SampledLyapunov)
-    assert callbacks[0].k == 3 and callbacks[0].target_norm == 2.0
-    assert prepare(build_mlp(4, 4, 3, 1, method="he"), "he", x, k=3, seed=0) == []
+    assert callbacks[0].k == 3 and callbacks[0].score == "auto" and callbacks[0].y is y
+    paper = prepare(model, "paper-sampled-lyapunov-orthogonal", x, y, k=3, seed=0,
+                    target_norm=2.0)
+    assert paper[0].score == "target-norm" and paper[0].target_norm == 2.0
+    assert prepare(build_mlp(4, 4, 3, 1, method="he"), "he", x, y, k=3, seed=0) == []

@@ -20,12 +20,12 @@ of the paper's image model (benchmarks/results/trainability.md):
 - ``"scale-free"``: the mean over probes of ``log(||N(x)|| / ||x||)``, closest
   to 0 (this library's earlier default); label-free.
 - ``"target-norm"``: the paper's literal score, ``|log(mean ||N(x)||) - log(t)|``
-  for ``target_norm=t``.
+  for ``target_norm=t`` (default 1).
 - ``"auto"`` (default): ``"target-norm"`` when ``target_norm`` is given, else
   ``"loss"`` when labels (``y``, or ``(x, y)`` batches) and a loss (the compiled
-  model's, or ``loss=``) are at hand, else ``"scale-free"`` with a warning that
-  says so. The study found that *no* label-free score made the image model
-  train more often than unsampled initialization.
+  model's, or ``loss=``) are at hand, else ``"target-norm"`` with
+  ``target_norm=1``, the best label-free score of the study, with a warning
+  that says so. The scale-free score selected worse than no selection there.
 
 Norm scores measure the output *before* a saturating output activation
 (softmax, sigmoid, tanh, ...), whose squashing would hide the signal a
@@ -67,7 +67,8 @@ __all__ = ["SCORES", "SampledLyapunov", "SelectionResult", "SelectionSettings",
            "sample_initialization"]
 
 SCORES = ("auto", "loss", "scale-free", "target-norm")
-LABEL_FREE_SCORE = "scale-free"  # the label-free fallback of "auto"
+LABEL_FREE_SCORE = "target-norm"  # the label-free fallback of "auto": the study's best
+DEFAULT_TARGET_NORM = 1.0  # of "target-norm" when no target_norm is given
 DEFAULT_TRIAL_STEPS = 5
 TRIAL_WEIGHT_DECAY = 0.004  # keras.optimizers.AdamW's default
 
@@ -141,9 +142,6 @@ class SelectionSettings:
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
-        if self.score == "target-norm" and self.target_norm is None:
-            raise ValueError("score='target-norm' needs `target_norm`, the output norm to aim "
-                             "at (a positive finite number). Received: target_norm=None.")
         if self.target_norm is not None and self.score not in ("auto", "target-norm"):
             raise ValueError(
                 f"`target_norm` is the target of score='target-norm', but score={self.score!r}"
@@ -294,8 +292,9 @@ def _resolved_score(settings, labels, loss):
     missing = ("no loss (compile the model first, or pass `loss=`)" if labels is not None
                else "no labels (pass `y`, or (x, y) batches as `x`)")
     warnings.warn(
-        f"SampledLyapunov: {missing}, so candidates are scored by {LABEL_FREE_SCORE!r}, "
-        "which the trainability study found weaker than the 'loss' score "
+        f"SampledLyapunov: {missing}, so candidates are scored by {LABEL_FREE_SCORE!r} "
+        f"(target_norm={settings.target_norm or DEFAULT_TARGET_NORM:g}), the best label-free "
+        "score of the trainability study and weaker than the 'loss' score "
         f"(the loss after {settings.trial_steps} trial steps on labelled probes; "
         "benchmarks/results/trainability.md). Pass score=... to choose a score and "
         "silence this warning.", UserWarning, stacklevel=4)
@@ -315,7 +314,9 @@ def _scorer(model, score, settings, probes, labels, loss):
                        f"{settings.trial_steps} trial AdamW steps")
         return (measured_at, lambda: trial(*variable_values(model), probes, labels),
                 lambda value: value)
-    target_norm = settings.target_norm if score == "target-norm" else None
+    target_norm = None
+    if score == "target-norm":
+        target_norm = settings.target_norm or DEFAULT_TARGET_NORM
     log_target = 0.0 if target_norm is None else math.log(target_norm)
     log_input_norms = log_norms(probes)
     with linear_head(model) as measured_at:
@@ -461,7 +462,7 @@ def sample_initialization(
         num_probes: number of probe samples (default 256).
         score: ``"auto"`` (default), ``"loss"``, ``"scale-free"`` or
             ``"target-norm"``; see the module docstring.
-        target_norm: the output norm ``"target-norm"`` aims at, or None.
+        target_norm: the output norm ``"target-norm"`` aims at, or None (1).
         trial_steps: AdamW steps of the ``"loss"`` score (an integer >= 0;
             0 scores by the initial loss).
         trial_learning_rate: their learning rate (Keras's AdamW otherwise).

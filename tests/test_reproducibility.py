@@ -84,13 +84,14 @@ def test_initializers_reproduce_their_pinned_values(pinned):
 
 def test_selection_reproduces_its_pinned_choice_and_weights(pinned):
     model = reference_model()
-    result = sample_initialization(model, probes(), k=5, seed=0)
+    result = sample_initialization(model, probes(), k=5, seed=0, score="scale-free")
     assert result.chosen == pinned["selection_chosen"]
     np.testing.assert_allclose(first_values(model.weights[4]), pinned["selection_kernel"],
                                rtol=FLOAT32_RTOL)
 
     model = reference_model()
-    result = sample_initialization(model, probes(), k=5, seed=1, layers="all")
+    result = sample_initialization(model, probes(), k=5, seed=1, layers="all",
+                                   score="scale-free")
     assert result.chosen == pinned["all_chosen"]
     np.testing.assert_allclose(first_values(model.weights[0]), pinned["all_glorot_kernel"],
                                rtol=FLOAT32_RTOL)

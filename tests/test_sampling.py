@@ -55,7 +55,7 @@ def mean_log_gain(model, x):
 
 def test_chooses_the_argmin_and_the_model_holds_it():
     model, x = stack(), probes()
-    result = sample_initialization(model, x, k=8, seed=3)
+    result = sample_initialization(model, x, k=8, seed=3, score="scale-free")
     assert result.selected and result.chosen == int(np.argmin(result.scores))
     assert result.chosen_score == result.scores.min()
     # The model now holds the chosen candidate: its score, recomputed here, matches.
@@ -95,7 +95,7 @@ def test_target_norm_scores_log_mean_output_norm():
 
 def test_measures_before_a_saturating_head_and_restores_it():
     model, x = stack(head="softmax"), probes()
-    result = sample_initialization(model, x, k=4, seed=0)
+    result = sample_initialization(model, x, k=4, seed=0, score="scale-free")
     assert "softmax" in result.measured_at and "head" in result.measured_at
     assert model.get_layer("head").activation is keras.activations.softmax
     out = keras.ops.convert_to_numpy(model(x))
@@ -191,7 +191,7 @@ def test_functional_and_subclassed_models():
         h = keras.layers.LeakyReLU(0.01)(h)
         h = keras.layers.Dense(8, kernel_initializer=LyapunovNormal(seed=gen))(h)
     functional = keras.Model(inputs, keras.layers.Dense(2, activation="sigmoid")(h))
-    result = sample_initialization(functional, probes(), k=3, seed=0)
+    result = sample_initialization(functional, probes(), k=3, seed=0, score="scale-free")
     assert result.selected and "sigmoid" in result.measured_at
 
     class Deep(keras.Model):
@@ -209,7 +209,7 @@ def test_functional_and_subclassed_models():
     sub = Deep()
     with pytest.raises(ValueError, match="`x` is required"):
         sample_initialization(sub, k=2)
-    result = sample_initialization(sub, probes(), k=3, seed=0)
+    result = sample_initialization(sub, probes(), k=3, seed=0, score="scale-free")
     assert result.selected and len(result.variables) == 6
     np.testing.assert_allclose(mean_log_gain(sub, probes()), result.log_gains[result.chosen],
                                atol=1e-5)
@@ -306,8 +306,7 @@ def test_all_non_finite_keeps_original_weights():
     (dict(target_norm=0.0), "target_norm"), (dict(target_norm=float("inf")), "target_norm"),
     (dict(layers="some"), "layers"), (dict(verbose=3), "verbose"),
     (dict(probe_range=(1, 0)), "probe_range"), (dict(score="norm"), "score"),
-    (dict(score="target-norm"), "target_norm"), (dict(score="loss", target_norm=1.0),
-                                                 "target_norm"),
+    (dict(score="loss", target_norm=1.0), "target_norm"),
     (dict(trial_steps=-1), "trial_steps"), (dict(trial_steps=1.5), "trial_steps"),
     (dict(trial_learning_rate=0.0), "trial_learning_rate"),
 ])
@@ -658,12 +657,14 @@ def test_labels_from_y_or_from_batches_give_the_same_selection():
 
 def test_auto_without_labels_or_loss_falls_back_and_says_so():
     x, y = labelled()
-    with pytest.warns(UserWarning, match="no labels .* scored by 'scale-free'"):
+    with pytest.warns(UserWarning, match="no labels .* scored by 'target-norm' .target_norm=1"):
         result = sample_initialization(classifier_stack(), x, k=3, seed=0)
-    assert result.score == "scale-free"
+    assert result.score == "target-norm"
+    # the paper's score with target 1: the statistic is log(mean ||N(x)||)
+    np.testing.assert_allclose(result.scores, np.abs(result.statistics))
     uncompiled = classifier_stack(compiled=False)
-    with pytest.warns(UserWarning, match="no loss .* scored by 'scale-free'"):
-        assert sample_initialization(uncompiled, x, y, k=3, seed=0).score == "scale-free"
+    with pytest.warns(UserWarning, match="no loss .* scored by 'target-norm'"):
+        assert sample_initialization(uncompiled, x, y, k=3, seed=0).score == "target-norm"
     passed = sample_initialization(classifier_stack(compiled=False), x, y, k=3, seed=0,
                                    loss="sparse_categorical_crossentropy")
     assert passed.score == "loss"
@@ -678,6 +679,9 @@ def test_named_scores_are_used_without_a_warning():
     assert paper.score == "target-norm"  # "auto" with a target: the paper's score
     assert sample_initialization(classifier_stack(), x, y, k=3, seed=0,
                                  score="target-norm", target_norm=2.0).score == "target-norm"
+    explicit = sample_initialization(classifier_stack(), x, k=3, seed=0, score="target-norm")
+    fallback = sample_initialization(classifier_stack(), x, k=3, seed=0, target_norm=1.0)
+    np.testing.assert_array_equal(explicit.scores, fallback.scores)  # the default target is 1
 
 
 def test_loss_score_needs_labels_and_a_loss():

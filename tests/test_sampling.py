@@ -670,7 +670,7 @@ def test_auto_without_labels_or_loss_falls_back_and_says_so():
     assert passed.score == "loss"
 
 
-@pytest.mark.filterwarnings("error")
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_named_scores_are_used_without_a_warning():
     x, y = labelled()
     assert sample_initialization(classifier_stack(), x, k=3, seed=0,

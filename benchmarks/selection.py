@@ -105,10 +105,9 @@ LABELS = np.random.default_rng(2).integers(0, 10, 256)
 
 def select_by_loss(model, k, loss):
     """One selection with the default score for labelled probes (the trial loss)."""
-    labels = LABELS
     results = []
     seconds = timed(lambda: results.append(
-        sample_initialization(model, probes(), labels, k=k, seed=0, loss=loss)))
+        sample_initialization(model, probes(), LABELS, k=k, seed=0, loss=loss)))
     assert results[0].selected and results[0].score == "loss", results[0]
     return seconds
 

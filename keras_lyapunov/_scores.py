@@ -12,6 +12,7 @@ model (:func:`cached_statistic`).
 """
 
 import contextlib
+import inspect
 
 import keras
 
@@ -23,7 +24,11 @@ from keras_lyapunov._forward import (
 )
 from keras_lyapunov._probes import log_norms
 
-TRIAL_OPTIMIZER = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # keras AdamW defaults
+TRIAL_OPTIMIZER = {  # the trial's AdamW: Keras's defaults, read from Keras itself
+    name: parameter.default
+    for name, parameter in inspect.signature(keras.optimizers.AdamW).parameters.items()
+    if name in ("weight_decay", "beta_1", "beta_2", "epsilon")
+}
 
 SATURATING_ACTIVATIONS = (
     "softmax", "log_softmax", "sigmoid", "hard_sigmoid", "tanh", "softsign",
@@ -125,7 +130,8 @@ def mean_loss(loss):
     return lambda y_true, y_pred: keras.ops.mean(function(y_true, y_pred))
 
 
-def trial_loss(model, loss, steps, learning_rate, weight_decay):
+def trial_loss(model, loss, steps, learning_rate,
+               weight_decay=TRIAL_OPTIMIZER["weight_decay"]):
     """One compiled ``(trainable, non_trainable, probes, labels) -> loss after the steps``.
 
     The trial takes ``steps`` full-batch AdamW steps on the labelled probes
@@ -176,14 +182,15 @@ def cached_statistic(model, measured_at, target_norm):
                   lambda: compiled_statistic(model, target_norm))
 
 
-def cached_trial_loss(model, loss, steps, learning_rate, weight_decay):
+def cached_trial_loss(model, loss, steps, learning_rate):
     """The compiled :func:`trial_loss` for this model and settings (see :func:`cached`)."""
     try:
-        key = hash(loss) and loss  # the loss itself (kept alive by the key), when hashable
+        hash(loss)
+        key = loss  # the loss itself, kept alive by the key, so its id is never reused
     except TypeError:
         key = id(loss)
-    return cached(model, ("loss", key, steps, learning_rate, weight_decay),
-                  lambda: trial_loss(model, loss, steps, learning_rate, weight_decay))
+    return cached(model, ("loss", key, steps, learning_rate),
+                  lambda: trial_loss(model, loss, steps, learning_rate))
 
 
 def cached(model, settings, make):

@@ -37,6 +37,7 @@ on-device copy of the touched kernels is kept so that the original weights can
 be restored exactly if anything goes wrong.
 """
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -70,7 +71,6 @@ SCORES = ("auto", "loss", "scale-free", "target-norm")
 LABEL_FREE_SCORE = "target-norm"  # the label-free fallback of "auto": the study's best
 DEFAULT_TARGET_NORM = 1.0  # of "target-norm" when no target_norm is given
 DEFAULT_TRIAL_STEPS = 5
-TRIAL_WEIGHT_DECAY = 0.004  # keras.optimizers.AdamW's default
 
 
 def _validate_layers(layers):
@@ -293,7 +293,7 @@ def _resolved_score(settings, labels, loss):
                else "no labels (pass `y`, or (x, y) batches as `x`)")
     warnings.warn(
         f"SampledLyapunov: {missing}, so candidates are scored by {LABEL_FREE_SCORE!r} "
-        f"(target_norm={settings.target_norm or DEFAULT_TARGET_NORM:g}), the best label-free "
+        f"(target_norm={DEFAULT_TARGET_NORM:g}), the best label-free "
         "score of the trainability study and weaker than the 'loss' score "
         f"(the loss after {settings.trial_steps} trial steps on labelled probes; "
         "benchmarks/results/trainability.md). Pass score=... to choose a score and "
@@ -301,33 +301,32 @@ def _resolved_score(settings, labels, loss):
     return LABEL_FREE_SCORE
 
 
+@contextlib.contextmanager
 def _scorer(model, score, settings, probes, labels, loss):
-    """``(measured_at, statistic(), to_score(value))`` for the resolved score.
+    """Yields ``(measured_at, statistic(), to_score(value))`` for the resolved score.
 
     ``statistic`` computes the current weights' statistic in one compiled call;
-    ``to_score`` maps it to the score (lower is better).
+    ``to_score`` maps it to the score (lower is better). For the norm scores the
+    model's saturating output activations are removed inside the block.
     """
     if score == "loss":
         trial = cached_trial_loss(model, loss, settings.trial_steps,
-                                  settings.trial_learning_rate, TRIAL_WEIGHT_DECAY)
-        measured_at = (f"the loss on the {len(probes)} labelled probes after "
-                       f"{settings.trial_steps} trial AdamW steps")
-        return (measured_at, lambda: trial(*variable_values(model), probes, labels),
-                lambda value: value)
+                                  settings.trial_learning_rate)
+        yield (f"the loss on the {len(probes)} labelled probes after "
+               f"{settings.trial_steps} trial AdamW steps",
+               lambda: trial(*variable_values(model), probes, labels),
+               lambda value: value)
+        return
     target_norm = None
     if score == "target-norm":
         target_norm = settings.target_norm or DEFAULT_TARGET_NORM
     log_target = 0.0 if target_norm is None else math.log(target_norm)
     log_input_norms = log_norms(probes)
     with linear_head(model) as measured_at:
-        pass
-    statistic = cached_statistic(model, measured_at, target_norm)
-
-    def measure():
-        with linear_head(model):
-            return statistic(*variable_values(model), probes, log_input_norms)
-
-    return measured_at, measure, lambda value: abs(value - log_target)
+        statistic = cached_statistic(model, measured_at, target_norm)
+        yield (measured_at,
+               lambda: statistic(*variable_values(model), probes, log_input_norms),
+               lambda value: abs(value - log_target))
 
 
 def _select(model, x, settings, y=None, loss=None):
@@ -369,7 +368,6 @@ def _select(model, x, settings, y=None, loss=None):
     labels = probe_labels(y, probes, labels_from_x)
     loss = _loss_of(model, loss)
     score = _resolved_score(settings, labels, loss)
-    measured_at, statistic, to_score = _scorer(model, score, settings, probes, labels, loss)
 
     ops = keras.ops
     drawer = CandidateDrawer(kernels)
@@ -380,14 +378,16 @@ def _select(model, x, settings, y=None, loss=None):
     backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
     progbar = keras.utils.Progbar(k, verbose=verbose, unit_name="candidate") if verbose else None
     try:
-        for i, candidate_seed in enumerate(seeds):
-            drawer.assign(candidate_seed)
-            value = float(ops.convert_to_numpy(statistic()))
-            if math.isfinite(value):
-                statistics[i] = value
-                scores[i] = to_score(value)
-            if progbar is not None:
-                progbar.update(i + 1, values=[("score", scores[i])])
+        with _scorer(model, score, settings, probes, labels, loss) as (
+                measured_at, statistic, to_score):
+            for i, candidate_seed in enumerate(seeds):
+                drawer.assign(candidate_seed)
+                value = float(ops.convert_to_numpy(statistic()))
+                if math.isfinite(value):
+                    statistics[i] = value
+                    scores[i] = to_score(value)
+                if progbar is not None:
+                    progbar.update(i + 1, values=[("score", scores[i])])
         if not np.any(np.isfinite(scores)):
             _restore(backup)
             warnings.warn(

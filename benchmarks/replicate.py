@@ -24,21 +24,19 @@ import platform
 import sys
 import time
 
-import experiments.environment  # noqa: F401  (before Keras: backend and logging)
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from benchmarks import RESULTS
+from experiments.data import load_image_data
+from experiments.methods import METHODS
+from experiments.tasks import PAPER_EPOCHS, PAPER_MNIST, POLYNOMIAL, SCORE
+from experiments.training import train_classifier, train_regression
 
-from examples import image_classification, polynomial, score  # noqa: E402
-from experiments.data import load_image_data  # noqa: E402
-from experiments.methods import METHODS  # noqa: E402
-from experiments.training import train_classifier, train_regression  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)
-POLYNOMIAL_METHODS = (*polynomial.PAPER_METHODS, "lsuv")
-SCORE_METHODS = (*score.DEFAULT_METHODS, "lsuv")
-IMAGE_METHODS = (*image_classification.PAPER_MNIST, "lsuv")
+POLYNOMIAL_METHODS = (*POLYNOMIAL.methods, "lsuv")
+SCORE_METHODS = (*SCORE.methods, "lsuv")
+IMAGE_METHODS = (*PAPER_MNIST, "lsuv")
 
 
 class Settings:
@@ -103,8 +101,8 @@ def _choose(scores, higher_is_better):
     return min(scores, key=key)
 
 
-def _regression_grid_run(method, module, validation, hidden, steps, learning_rate, seeds):
-    return [train_regression(method, module.sample, *validation, width=2, hidden=hidden,
+def _regression_grid_run(method, task, validation, hidden, steps, learning_rate, seeds):
+    return [train_regression(method, task.sample, *validation, width=2, hidden=hidden,
                              steps=steps, checkpoints=[steps], seed=s,
                              learning_rate=learning_rate)[-1]
             for s in seeds]
@@ -116,25 +114,22 @@ def _image_grid_run(method, fit, validation, epochs, learning_rate, seeds, hidde
             for s in seeds]
 
 
-def regression_experiment(module, methods, steps, grid_steps, hidden, settings, log):
+def regression_experiment(task, methods, steps, grid_steps, hidden, settings, log):
     """Grid on a validation sample, then seeds on the test set."""
-    validation = module.sample(np.random.default_rng(777), 2000)
-    if module is polynomial:
-        test = polynomial.evaluation_set()
-    else:
-        test = score.sample(np.random.default_rng(12345), 2000)
-    checkpoints = module.checkpoints_for(steps)
+    validation = task.sample(np.random.default_rng(777), 2000)
+    test = task.evaluation_set()
+    checkpoints = task.checkpoints_for(steps)
     chosen, results = {}, {}
     for method in methods:
-        grid = {lr: functools.partial(_regression_grid_run, method, module, validation,
+        grid = {lr: functools.partial(_regression_grid_run, method, task, validation,
                                       hidden, grid_steps, lr, settings.grid_seeds)
                 for lr in settings.learning_rates}
         chosen[method] = _choose(grid, higher_is_better=False)
         results[method] = np.array([
-            train_regression(method, module.sample, *test, width=2, hidden=hidden, steps=steps,
+            train_regression(method, task.sample, *test, width=2, hidden=hidden, steps=steps,
                              checkpoints=checkpoints, seed=s, learning_rate=chosen[method])
             for s in range(settings.seeds)])
-        log(f"{module.__name__} {METHODS[method].label}: lr {chosen[method]:g}, final test MSE "
+        log(f"{task.name} {METHODS[method].label}: lr {chosen[method]:g}, final test MSE "
             f"median {np.median(results[method][:, -1]):.3g}")
     return checkpoints, chosen, results
 
@@ -183,7 +178,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--parts", default="polynomial,score,image")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "replication.md"))
+    parser.add_argument("--out", default=os.path.join(RESULTS, "replication.md"))
     args = parser.parse_args(argv)
     settings = Settings(args.quick, args.seeds)
     parts = [p for p in args.parts.split(",") if p]
@@ -214,14 +209,14 @@ def main(argv=None):
     raw = {"command": command.strip()}
     if "polynomial" in parts:
         checkpoints, chosen, results = regression_experiment(
-            polynomial, POLYNOMIAL_METHODS, settings.polynomial_steps,
+            POLYNOMIAL, POLYNOMIAL_METHODS, settings.polynomial_steps,
             settings.polynomial_grid_steps, settings.hidden(40), settings, log)
         raw["polynomial"] = _raw(checkpoints, chosen, results)
         lines += ["## Polynomial regression (paper Table 3)", "",
                   "p(x) = x^5 - 5x^3 + 4x on [-2, 2] (variance 3.69), width 2, "
                   f"{settings.hidden(40)} hidden layers plus input and output layers, slope 0.01, Adam, batch 64; test MSE. The "
                   "paper's value is at step 10000 with its own polynomial.", ""]
-        lines += _table(results, checkpoints, "step", chosen, polynomial.PAPER_STEP_10000)
+        lines += _table(results, checkpoints, "step", chosen, POLYNOMIAL.paper)
         lines.append("")
         final = {m: v[:, -1] for m, v in results.items()}
         claims += [
@@ -237,7 +232,7 @@ def main(argv=None):
         ]
     if "score" in parts:
         checkpoints, chosen, results = regression_experiment(
-            score, SCORE_METHODS, settings.score_steps, settings.score_grid_steps,
+            SCORE, SCORE_METHODS, settings.score_steps, settings.score_grid_steps,
             settings.hidden(30), settings, log)
         raw["score"] = _raw(checkpoints, chosen, results)
         lines += ["## Score of a 2-D Gaussian mixture", "",
@@ -263,9 +258,9 @@ def main(argv=None):
         raw["image"] = _raw(list(range(1, settings.image_epochs + 1)), chosen, results)
         epochs = [e for e in (1, 5, 15) if e <= settings.image_epochs]
         shown = {m: v[:, [e - 1 for e in epochs]] for m, v in results.items()}
-        paper = {m: "/".join(str(a) for a, e in zip(acc, image_classification.PAPER_EPOCHS)
+        paper = {m: "/".join(str(a) for a, e in zip(acc, PAPER_EPOCHS)
                              if e in epochs)
-                 for m, acc in image_classification.PAPER_MNIST.items()}
+                 for m, acc in PAPER_MNIST.items()}
         lines += ["## Image classification (paper Table 2)", "",
                   "Fashion-MNIST (offline; the paper's table is MNIST, so compare orderings, not "
                   "levels), 50000 training / 10000 validation images, test set for the table; "

@@ -1,7 +1,7 @@
 """End to end, on seeds the trainability study never saw: does SampledLyapunov's default help?
 
 Trains the paper's image model (``experiments.training.train_classifier``: AdamW 1e-3,
-cosine decay, batch 256) on the study's fixed data (``benchmarks.trainability.load``)
+cosine decay, batch 256) on the study's fixed data (``experiments.data.load_study_data``)
 for each method over ``--seeds`` seeds starting at ``--first-seed`` (default 10,000;
 the study used 0-199 and 1,000,000+), and counts the seeds that train (final test
 accuracy >= chance + 10 points), with 95% Wilson intervals. The sampled methods run
@@ -14,8 +14,6 @@ Usage:
 Results are appended to benchmarks/results/sampled_training.md.
 """
 
-import experiments.environment  # noqa: F401  (before Keras: JAX, quiet logs)
-
 import datetime
 import os
 import platform
@@ -23,8 +21,9 @@ import time
 
 import numpy as np
 
-from benchmarks.trainability import RESULTS, data_parser, load
+from benchmarks import RESULTS
 from benchmarks.trainability_analysis import wilson
+from experiments.data import load_study_data, study_data_parser
 from experiments.methods import METHODS
 from experiments.training import train_classifier
 
@@ -34,14 +33,14 @@ DEFAULT_METHODS = ("lyapunov-orthogonal", "sampled-lyapunov-orthogonal",
 
 
 def main(argv=None):
-    parser = data_parser(__doc__.split("\n")[0])
+    parser = study_data_parser(__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     args = parser.parse_args(argv)
-    train, test, _, _ = load(args.dataset, args.data_dir, args.train_size)
+    train, test, _, _ = load_study_data(args.dataset, args.data_dir, args.train_size)
     chance = 1.0 / (int(train[1].max()) + 1)
     lines = [f"\n## {args.dataset}: {args.seeds} seeds from {args.first_seed}, "
              f"{args.epochs} epochs, k = {args.k} "

@@ -1,8 +1,9 @@
 """Sampled selection cost, measured side by side in one run.
 
-On the paper's image model (Dense 784->10, 98 Dense 10->10, Dense 10->10 logits,
-LeakyReLU 0.01; LyapunovOrthogonal hidden and output layers, scaled orthogonal
-first layer) it measures, on the current Keras backend:
+On the paper's image model (``experiments.methods.build_mlp``: Dense 784->10, 98
+Dense 10->10, Dense 10->10 logits, LeakyReLU 0.01; LyapunovOrthogonal hidden
+layers, scaled orthogonal first and output layers, int seeds as most users
+leave them) it measures, through the public API, on the current Keras backend:
 
 - the lower bound k x (one re-initialization of the selected kernels + one
   forward pass of the 256 probes), both measured in isolation (medians);
@@ -24,77 +25,69 @@ Usage:
 """
 
 import argparse
-import math
 import os
 import platform
 import statistics
-import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_lyapunov import LyapunovOrthogonal, sample_initialization  # noqa: E402
-from keras_lyapunov._candidates import CandidateDrawer, selected_kernels  # noqa: E402
-from keras_lyapunov._forward import variable_values  # noqa: E402
-from keras_lyapunov._scores import cached_statistic, linear_head  # noqa: E402
+from experiments.methods import build_mlp
+from experiments.timing import timed
+from experiments.training import compile_classifier
+from keras_lyapunov import LyapunovOrthogonal, _scores, sample_initialization
 
 SLOPE = 0.01
 
 
 def paper_model(depth=100, width=10, inputs=784):
-    """The paper's image model with `depth` Dense layers."""
-    generator = keras.random.SeedGenerator(0)
-    layers = [keras.Input((inputs,)),
-              keras.layers.Dense(width, kernel_initializer=keras.initializers.Orthogonal(
-                  gain=math.sqrt(2 / (1 + SLOPE**2)), seed=1)),
-              keras.layers.LeakyReLU(SLOPE)]
-    for _ in range(depth - 2):
-        layers += [keras.layers.Dense(width, kernel_initializer=LyapunovOrthogonal(
-                       SLOPE, seed=generator)),
-                   keras.layers.LeakyReLU(SLOPE)]
-    layers.append(keras.layers.Dense(10, kernel_initializer=LyapunovOrthogonal(
-        SLOPE, seed=generator)))
-    return keras.Sequential(layers)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    """The paper's image model with ``depth`` Dense layers (``experiments.methods.build_mlp``)."""
+    return build_mlp(inputs, width, depth - 2, 10, method="lyapunov-orthogonal", seed=0)
 
 
 def probes():
     return np.random.default_rng(0).uniform(size=(256, 784)).astype("float32")
 
 
-def lower_bound_parts(model, repeats):
-    """Median re-initialization and forward times (the forward already traced)."""
-    kernels = selected_kernels(model, "lyapunov")
-    drawer = CandidateDrawer(kernels)
-    originals = [(kernel, keras.ops.copy(kernel.value)) for _, kernel, _ in kernels]
-    x = keras.ops.convert_to_tensor(probes())
-    log_norms = keras.ops.log(keras.ops.norm(x, axis=1))
-    with linear_head(model) as measured_at:
-        # the compiled forward pass, with the scalar score it returns
-        statistic = cached_statistic(model, measured_at, None)
+def lyapunov_kernels(model):
+    return [layer.kernel for layer in model.layers
+            if isinstance(getattr(layer, "kernel_initializer", None), LyapunovOrthogonal)]
 
+
+def lower_bound_parts(model, repeats):
+    """Median re-initialization and forward times (the forward already traced).
+
+    Re-initialization: one batched draw of the stacked Lyapunov kernels
+    (``LyapunovOrthogonal.draw_batch``, one QR for the stack) assigned into the
+    variables, the least any re-initialization does; forward: the selection's
+    own compiled statistic (``keras_lyapunov._scores.scorer``).
+    """
+    kernels = lyapunov_kernels(model)
+    shape = tuple(kernels[0].shape)
+    originals = [keras.ops.copy(kernel.value) for kernel in kernels]
+
+    def reinitialize(seed):
+        batch = LyapunovOrthogonal(SLOPE, seed=seed).draw_batch(len(kernels), shape)
+        for kernel, value in zip(kernels, keras.ops.unstack(batch)):
+            kernel.assign(value)
+
+    with _scores.scorer(model, "scale-free", keras.ops.convert_to_tensor(probes())) as scoring:
         def forward():
-            return keras.ops.convert_to_numpy(statistic(*variable_values(model), x, log_norms))
+            return keras.ops.convert_to_numpy(scoring.statistic())
 
         forward()
-        reinit = statistics.median(timed(lambda i=i: drawer.assign(i)) for i in range(repeats))
+        reinit = statistics.median(timed(lambda i=i: reinitialize(i)) for i in range(repeats))
         fwd = statistics.median(timed(forward) for _ in range(repeats))
-    for kernel, value in originals:  # bit for bit: the selection's record still holds
+    for kernel, value in zip(kernels, originals):  # bit for bit: the selection's record holds
         kernel.assign(value)
     return reinit, fwd
 
 
 def select(model, k):
     results = []
-    seconds = timed(lambda: results.append(sample_initialization(model, probes(), k=k, seed=0)))
+    seconds = timed(lambda: results.append(
+        sample_initialization(model, probes(), k=k, seed=0, verbose=0)))
     # A skipped selection (kernels of unknown origin) would time nothing: refuse it.
     assert results[0].selected, results[0].skipped
     return seconds
@@ -107,7 +100,7 @@ def select_by_loss(model, k, loss):
     """One selection with the default score for labelled probes (the trial loss)."""
     results = []
     seconds = timed(lambda: results.append(
-        sample_initialization(model, probes(), LABELS, k=k, seed=0, loss=loss)))
+        sample_initialization(model, probes(), LABELS, k=k, seed=0, loss=loss, verbose=0)))
     assert results[0].selected and results[0].score == "loss", results[0]
     return seconds
 
@@ -116,19 +109,9 @@ def epoch_times(model, samples):
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(samples, 784)).astype("float32")
     y = rng.integers(0, 10, samples)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(x, y, batch_size=256, epochs=2, verbose=0, callbacks=[Timer()])
-    return times
+    compile_classifier(model, 2 * int(np.ceil(samples / 256)))
+    return [timed(lambda: model.fit(x, y, batch_size=256, epochs=1, verbose=0))
+            for _ in range(2)]
 
 
 def main():
@@ -148,8 +131,9 @@ def main():
     warm = statistics.median(select(model, k) for _ in range(2 if quick else 5))
     reinit, forward = lower_bound_parts(model, repeats)
     bound = k * (reinit + forward)
-    print("\n## Paper model (100 Dense layers, 99 re-sampled), k = 10, 256 probes")
-    print(f"re-initialization of 99 kernels: {1e3 * reinit:.1f} ms; forward: "
+    count = len(lyapunov_kernels(model))
+    print(f"\n## Paper model (100 Dense layers, {count} re-sampled), k = 10, 256 probes")
+    print(f"re-initialization of {count} kernels: {1e3 * reinit:.1f} ms; forward: "
           f"{1e3 * forward:.1f} ms; lower bound k x (both): {1e3 * bound:.0f} ms")
     print(f"selection process-cold (first in this process): {1e3 * process_cold:.0f} ms")
     print(f"selection model-cold (fresh model, includes tracing the forward): "

@@ -15,21 +15,13 @@ import argparse
 import os
 import platform
 import statistics
-import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, theory  # noqa: E402
-
-
-def time_call(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from experiments.timing import timed
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, theory
 
 
 def cached_call_us(repeats):
@@ -44,7 +36,7 @@ def cached_call_us(repeats):
     results = {}
     for name, fn in cases.items():
         fn()
-        results[name] = 1e6 * statistics.median(time_call(fn) for _ in range(repeats))
+        results[name] = 1e6 * statistics.median(timed(fn) for _ in range(repeats))
     return results
 
 
@@ -57,12 +49,12 @@ def cold_call_us(count, seed=0):
         width = int(10 ** rng.uniform(0, 7))
         fan_in = int(10 ** rng.uniform(0, 7))
         distribution = theory.DISTRIBUTIONS[i % 2]
-        times.append(time_call(lambda: theory.critical_scale(
+        times.append(timed(lambda: theory.critical_scale(
             width, slope, distribution=distribution, fan_in=fan_in)))
     extremes = []
     for slope in (1e-150, 1e150, 0.999999):
         for width in (1, 2, 10**7):
-            extremes.append(time_call(lambda: theory.critical_scale(width, slope)))
+            extremes.append(timed(lambda: theory.critical_scale(width, slope)))
     times = np.array(times) * 1e6
     return {
         "median": float(np.median(times)),
@@ -91,10 +83,8 @@ def initializer_ratio(ours, keras_init, shape, rounds, calls):
         order = (ours, keras_init) if r % 2 == 0 else (keras_init, ours)
         elapsed = {}
         for init in order:
-            start = time.perf_counter()
-            for _ in range(calls):
-                sync(init(shape))
-            elapsed[id(init)] = (time.perf_counter() - start) / calls
+            elapsed[id(init)] = timed(
+                lambda init=init: [sync(init(shape)) for _ in range(calls)]) / calls
         ours_t.append(elapsed[id(ours)])
         keras_t.append(elapsed[id(keras_init)])
         ratios.append(elapsed[id(ours)] / elapsed[id(keras_init)])

@@ -20,7 +20,8 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
+
+from experiments.timing import timed
 
 COMMANDS = {
     "python -m keras_lyapunov table --slope 0.01": [
@@ -31,11 +32,9 @@ COMMANDS = {
 }
 
 
-def timed(arguments, environment):
-    start = time.perf_counter()
+def run(arguments, environment):
     subprocess.run([sys.executable, *arguments], check=True, env=environment,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main(argv=None):
@@ -48,7 +47,7 @@ def main(argv=None):
     times = {name: [] for name in COMMANDS}
     for _ in range(args.rounds):
         for name, arguments in COMMANDS.items():
-            times[name].append(timed(arguments, environment))
+            times[name].append(timed(lambda: run(arguments, environment)))
     print(f"# Start-up times: KERAS_BACKEND={args.backend}, {args.rounds} rounds, "
           f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}\n")

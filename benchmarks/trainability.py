@@ -6,15 +6,16 @@ subset (10,000 training images, the 10,000 test images), every initialization
 (``--inits`` Lyapunov-orthogonal and as many Lyapunov-normal seeds) gets:
 
 - a vector of statistics measured at initialization on 256 probe images (and
-  their labels): the present selection scores (scale-free mean log-gain, with
-  data and with uniform probes; the paper's log of the mean output norm, target
-  1), the per-probe spread of log-gains, the trajectory of the mean log-norm
+  their labels): the library's own selection scores, measured by the library
+  (``keras_lyapunov._scores``: the scale-free mean log-gain, with data and with
+  uniform probes; the paper's log of the mean output norm, target 1; the initial
+  loss and the loss after 1-40 trial AdamW steps on the probe batch, GradInit's
+  "loss after a step" run longer, also on a held-out batch), and, in JAX, what
+  the library does not ship: the per-probe spread of log-gains, the trajectory of the mean log-norm
   through depth (deepest dip and highest peak relative to layer 1, RMS), angular
   diversity (mean pairwise cosine, effective rank) at several depths,
-  input-output Jacobian log-norms on random directions, the initial loss,
-  per-layer gradient norms, MetaInit's gradient quotient, and the loss after
-  1-40 trial AdamW steps on the probe batch (GradInit's "loss after a step",
-  run longer);
+  input-output Jacobian log-norms on random directions, per-layer gradient
+  norms and MetaInit's gradient quotient;
 - its outcome: test accuracy after each of 15 epochs of the harness's training
   (``experiments.training``: AdamW 1e-3, weight decay 0.004, cosine decay,
   batch 256), under two data orders, and after 15 + ``--extra-epochs`` epochs
@@ -36,14 +37,13 @@ Usage (JAX backend; about 45 minutes on 2 cores; mnist1d needs ``pip install mni
     python -m benchmarks.trainability --data-dir /usr/share/datasets/fashion-mnist
     python -m benchmarks.trainability --dataset mnist1d --inits 100 --layerwise 10
     python -m benchmarks.trainability --analyze   # the report again, from the records
+    python -m benchmarks.trainability --data-dir /usr/share/datasets/fashion-mnist --verify 100
 """
 
-import experiments.environment  # noqa: F401  (before Keras: JAX, quiet logs)
-
-import argparse
+import datetime
 import json
-import math
 import os
+import platform
 import time
 
 import jax
@@ -51,10 +51,12 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from experiments.data import load_image_data
+from benchmarks import RESULTS
+from experiments.data import load_study_data, study_data_parser
 from experiments.methods import build_mlp
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal
-from keras_lyapunov._seeds import derive_seed
+from experiments.seeds import DATA_ORDER, LAYERWISE, derive_seed
+from experiments.training import ClassifierTrainer
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, _scores
 
 SLOPE = 0.01
 WIDTH = 10
@@ -63,43 +65,51 @@ EPOCHS = 15
 BATCH = 256
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.004
-PROBES = 256
-HELD_OUT = 1024
 TRIAL_STEPS = 40
 DEPTHS = (1, 10, 25, 50, 75, 99, 100)  # layers whose representation is measured
 FAMILIES = {"orthogonal": "lyapunov-orthogonal", "normal": "lyapunov-normal"}
 LAYERWISE_SEED_OFFSET = 1_000_000
-LAYERWISE_STREAM = 20
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
 # --------------------------------------------------------------------------
-# Data
+# The library's scores, measured by the library
 # --------------------------------------------------------------------------
 
 
-def load(dataset, data_dir, train_size):
-    """``(train, test, probes, held_out)``: fixed splits of the named dataset."""
-    if dataset == "mnist1d":
-        import mnist1d.data
+class LibraryScores:
+    """The shipped scores of an initialization, through ``keras_lyapunov._scores``.
 
-        settings = mnist1d.data.get_dataset_args()
-        settings.num_samples = train_size * 5 // 4  # 80% train, 20% test
-        data = mnist1d.data.make_dataset(settings)
-        x_train, y_train = data["x"].astype("float32"), data["y"].astype("int32")
-        x_test, y_test = data["x_test"].astype("float32"), data["y_test"].astype("int32")
-    else:
-        (x_train, y_train), (x_test, y_test) = load_image_data(dataset, data_dir)
-    order = np.random.default_rng(0).permutation(len(x_train))
-    x_train, y_train = x_train[order[:train_size]], y_train[order[:train_size]]
-    # probes and the held-out batch are training images: what a user has at hand
-    probes = (x_train[:PROBES], y_train[:PROBES])
-    held_out = (x_train[PROBES:PROBES + HELD_OUT], y_train[PROBES:PROBES + HELD_OUT])
-    return (x_train, y_train), (x_test, y_test), probes, held_out
+    One model of the study's architecture is built once; each call loads an
+    initialization's weights into it, so every compiled function is traced once.
+    """
+
+    def __init__(self, input_dim, classes, probes, held_out, x_uniform):
+        self.model = build_mlp(input_dim, WIDTH, HIDDEN, classes, method="lyapunov-orthogonal")
+        self.probes, self.held_out = probes, held_out
+        self.x_uniform = x_uniform
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # as trained
+        self.trial = _scores.trial_losses(self.model, loss, TRIAL_STEPS, LEARNING_RATE,
+                                          weight_decay=WEIGHT_DECAY)
+
+    def _statistic(self, score, x, **options):
+        with _scores.scorer(self.model, score, x, **options) as scoring:
+            return scoring.statistic()
+
+    def __call__(self, weights):
+        self.model.set_weights(weights)
+        losses, held = self.trial([v.value for v in self.model.trainable_variables],
+                                  [v.value for v in self.model.non_trainable_variables],
+                                  *self.probes, *self.held_out)
+        return {
+            "scale_free": self._statistic("scale-free", self.probes[0]),
+            "scale_free_uniform": self._statistic("scale-free", self.x_uniform),
+            "log_mean_norm": self._statistic("target-norm", self.probes[0], target_norm=1.0),
+            "initial_loss": losses[0], "trial_loss": losses, "trial_held_loss": held,
+        }
 
 
 # --------------------------------------------------------------------------
-# Statistics at initialization (pure JAX on the model's kernels and biases)
+# Statistics the library does not ship (pure JAX on the model's kernels and biases)
 # --------------------------------------------------------------------------
 
 
@@ -118,6 +128,7 @@ def states(params, x):
 
 
 def cross_entropy(params, x, y):
+    """The mean loss, for the gradient statistics (the trial uses the library's)."""
     logits = states(params, x)[-1]
     return jnp.mean(jax.nn.logsumexp(logits, axis=-1)
                     - jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0])
@@ -138,42 +149,15 @@ def angular(h):
     return cosine, rank
 
 
-def adamw_trajectory(params, x, y, x_held, y_held, steps):
-    """Loss on the probe batch and on a held-out batch after 0..steps AdamW steps (lr const)."""
-    beta1, beta2, epsilon = 0.9, 0.999, 1e-7  # keras.optimizers.AdamW defaults
-    zeros = jax.tree.map(jnp.zeros_like, params)
-
-    def step(carry, t):
-        weights, m, v = carry
-        loss, grads = jax.value_and_grad(cross_entropy)(weights, x, y)
-        held = cross_entropy(weights, x_held, y_held)
-        m = jax.tree.map(lambda a, g: beta1 * a + (1 - beta1) * g, m, grads)
-        v = jax.tree.map(lambda a, g: beta2 * a + (1 - beta2) * g * g, v, grads)
-        rate = LEARNING_RATE * jnp.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
-        weights = jax.tree.map(
-            lambda w, a, b: w - LEARNING_RATE * WEIGHT_DECAY * w
-            - rate * a / (jnp.sqrt(b) + epsilon), weights, m, v)
-        return (weights, m, v), (loss, held)
-
-    _, (losses, held) = jax.lax.scan(step, (params, zeros, zeros),
-                                     jnp.arange(1, steps + 2, dtype=jnp.float32))
-    return losses, held  # entry s: after s steps
-
-
 @jax.jit
-def statistics(params, x, y, x_held, y_held, x_uniform, directions):
-    """The statistics of one initialization (a dict of scalars and short vectors)."""
+def unshipped_statistics(params, x, y, directions):
+    """The statistics of one initialization that the library does not compute."""
     hs = states(params, x)
     log_in = log_norm(x)
     logs = jnp.stack([log_norm(h) for h in hs])  # (layers, probes)
     gains = logs[-1] - log_in
     trajectory = jnp.mean(logs, axis=1) - jnp.mean(logs[0])
-    largest = jnp.max(logs[-1])
     out = {
-        "scale_free": jnp.mean(gains),
-        "scale_free_uniform": jnp.mean(
-            log_norm(states(params, x_uniform)[-1]) - log_norm(x_uniform)),
-        "log_mean_norm": largest + jnp.log(jnp.mean(jnp.exp(logs[-1] - largest))),
         "gain_spread": jnp.std(gains),
         "gain_rms": jnp.sqrt(jnp.mean(gains ** 2)),
         "dip": jnp.min(trajectory),
@@ -187,58 +171,23 @@ def statistics(params, x, y, x_held, y_held, x_uniform, directions):
                                           (xi,), (vi,))[1])(x, directions)
     jacobian = jnp.log(jnp.linalg.norm(jvp, axis=-1))
     out["jacobian_mean"], out["jacobian_spread"] = jnp.mean(jacobian), jnp.std(jacobian)
-    loss, grads = jax.value_and_grad(cross_entropy)(params, x, y)
-    out["initial_loss"] = loss
-    grad_logs = jnp.stack([jnp.log(jnp.linalg.norm(g[0])) for g in grads])
-    out["grad_log_norms"] = grad_logs
+    grads = jax.grad(cross_entropy)(params, x, y)
+    out["grad_log_norms"] = jnp.stack([jnp.log(jnp.linalg.norm(g[0])) for g in grads])
     # MetaInit's gradient quotient: mean |H g / g| (Hessian-vector product by jvp)
     hvp = jax.jvp(lambda p: jax.grad(cross_entropy)(p, x, y), (params,), (grads,))[1]
     flat_g = jnp.concatenate([g[0].ravel() for g in grads])
     flat_hg = jnp.concatenate([h[0].ravel() for h in hvp])
     out["gradient_quotient"] = jnp.mean(jnp.abs(flat_hg) / (jnp.abs(flat_g) + 1e-5))
-    out["trial_loss"], out["trial_held_loss"] = adamw_trajectory(
-        params, x, y, x_held, y_held, TRIAL_STEPS)
     return out
 
 
-def params_of(model):
-    weights = model.get_weights()
+def params_of(weights):
     return [(jnp.asarray(weights[i]), jnp.asarray(weights[i + 1]))
             for i in range(0, len(weights), 2)]
 
 
 # --------------------------------------------------------------------------
-# Outcome: the harness's training, reusing one compiled model
-# --------------------------------------------------------------------------
-
-
-class Trainer:
-    """Trains a given set of weights as ``experiments.training.train_classifier`` does."""
-
-    def __init__(self, input_dim, classes, train, test, epochs):
-        self.train, self.test, self.epochs = train, test, epochs
-        self.model = build_mlp(input_dim, WIDTH, HIDDEN, classes, method="lyapunov-orthogonal")
-        steps = epochs * math.ceil(len(train[0]) / BATCH)
-        schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps)
-        self.optimizer = keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY)
-        self.model.compile(
-            optimizer=self.optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"], steps_per_execution=math.ceil(len(train[0]) / BATCH))
-
-    def __call__(self, weights, order_seed):
-        self.model.set_weights(weights)
-        for variable in self.optimizer.variables:
-            variable.assign(np.zeros(variable.shape, variable.dtype))
-        keras.utils.set_random_seed(order_seed)  # the data order
-        history = self.model.fit(*self.train, batch_size=BATCH, epochs=self.epochs, verbose=0,
-                                 validation_data=self.test)
-        accuracy = np.array(history.history["val_accuracy"], dtype=float)
-        return np.where(np.isfinite(accuracy), accuracy, 0.0).round(5).tolist()
-
-
-# --------------------------------------------------------------------------
-# Layer-wise sequential selection
+# Layer-wise sequential selection (a study-only method)
 # --------------------------------------------------------------------------
 
 
@@ -255,9 +204,9 @@ def layerwise_weights(family, input_dim, classes, seed, probes, k):
     h = leaky(probes @ weights[0] + weights[1])
     for layer in range(1, HIDDEN + 1):
         target = jnp.mean(log_norm(h))
-        best, best_gap, best_h = None, math.inf, None
+        best, best_gap, best_h = None, float("inf"), None
         for j in range(k):
-            kernel = initializer(SLOPE, seed=derive_seed(seed, LAYERWISE_STREAM, layer, j))(
+            kernel = initializer(SLOPE, seed=derive_seed(seed, LAYERWISE, layer, j))(
                 (WIDTH, WIDTH))
             candidate = leaky(h @ jnp.asarray(keras.ops.convert_to_numpy(kernel)))
             gap = abs(float(jnp.mean(log_norm(candidate)) - target))
@@ -285,15 +234,31 @@ def _as_json(value):
     return round(float(array), 6) if array.ndim == 0 else array.round(6).tolist()
 
 
-def collect(args):
-    train, test, probes, held_out = load(args.dataset, args.data_dir, args.train_size)
-    input_dim, classes = train[0].shape[1], int(train[1].max()) + 1
+def study_inputs(probes):
+    """The uniform probes and the unit Jacobian directions (fixed, seed 1)."""
     rng = np.random.default_rng(1)
     x_uniform = rng.uniform(0, 1, probes[0].shape).astype("float32")
     directions = rng.standard_normal(probes[0].shape).astype("float32")
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    trainers = {epochs: Trainer(input_dim, classes, train, test, epochs)
-                for epochs in (args.epochs, args.epochs + args.extra_epochs)}
+    return x_uniform, directions
+
+
+def initialization_record(library_scores, weights, probes, directions):
+    """Every statistic of one initialization, as JSON-ready values."""
+    stats = dict(unshipped_statistics(params_of(weights), *probes, directions))
+    stats.update(library_scores(weights))
+    return {name: _as_json(value) for name, value in stats.items()}
+
+
+def collect(args):
+    train, test, probes, held_out = load_study_data(args.dataset, args.data_dir, args.train_size)
+    input_dim, classes = train[0].shape[1], int(train[1].max()) + 1
+    x_uniform, directions = study_inputs(probes)
+    library_scores = LibraryScores(input_dim, classes, probes, held_out, x_uniform)
+    trainers = {epochs: ClassifierTrainer(
+        build_mlp(input_dim, WIDTH, HIDDEN, classes, method="lyapunov-orthogonal"), train, test,
+        epochs=epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+        for epochs in (args.epochs, args.epochs + args.extra_epochs)}
     path = os.path.join(RESULTS, "trainability", f"{args.dataset}.jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     done = _done(path)
@@ -303,23 +268,21 @@ def collect(args):
     todo = [job for job in jobs if job not in done]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} initializations done; {path}", flush=True)
     start = time.time()
+    order_a, order_b = DATA_ORDER
     for count, (family, kind, seed) in enumerate(todo, 1):
         if kind == "iid":
-            model = build_mlp(input_dim, WIDTH, HIDDEN, classes, method=FAMILIES[family],
-                              seed=seed)
-            weights = model.get_weights()
-            stats = statistics(params_of(model), probes[0], probes[1], *held_out,
-                               x_uniform, directions)
-            record = {name: _as_json(value) for name, value in stats.items()}
+            weights = build_mlp(input_dim, WIDTH, HIDDEN, classes, method=FAMILIES[family],
+                                seed=seed).get_weights()
+            record = initialization_record(library_scores, weights, probes, directions)
         else:
             weights = layerwise_weights(family, input_dim, classes, seed, probes[0], args.k)
             record = {}
         record.update(family=family, kind=kind, seed=seed)
-        record["accuracy"] = trainers[args.epochs](weights, derive_seed(seed, 0))
-        record["accuracy_order_b"] = trainers[args.epochs](weights, derive_seed(seed, 1))
+        record["accuracy"] = trainers[args.epochs](weights, derive_seed(seed, order_a))
+        record["accuracy_order_b"] = trainers[args.epochs](weights, derive_seed(seed, order_b))
         if kind == "iid":
             record["accuracy_extra"] = trainers[args.epochs + args.extra_epochs](
-                weights, derive_seed(seed, 0))
+                weights, derive_seed(seed, order_a))
         with open(path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         if count % 20 == 0 or count == len(todo):
@@ -328,18 +291,62 @@ def collect(args):
                   f"{(len(todo) - count) * elapsed / count / 60:.1f} min left", flush=True)
 
 
-def data_parser(description):
-    """The command line of the study's data: --dataset, --data-dir, --train-size."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--dataset", default="fashion_mnist",
-                        choices=["fashion_mnist", "mnist", "mnist1d"])
-    parser.add_argument("--data-dir", default=None, help="IDX folder (offline)")
-    parser.add_argument("--train-size", type=int, default=10_000)
-    return parser
+def verify(args):
+    """Re-measures the first ``args.verify`` recorded initializations through the library.
+
+    Writes ``trainability_verification.md``: per trial step, how far the library's
+    losses are from the recorded ones and whether the best-of-10 choice (over
+    consecutive groups of 10) agrees; and the largest relative difference of the
+    norm statistics and the initial loss.
+    """
+    from scipy import stats
+
+    train, _, probes, held_out = load_study_data(args.dataset, args.data_dir, args.train_size)
+    input_dim, classes = train[0].shape[1], int(train[1].max()) + 1
+    path = os.path.join(RESULTS, "trainability", f"{args.dataset}.jsonl")
+    with open(path) as handle:
+        records = [r for r in map(json.loads, handle) if r["kind"] == "iid"][:args.verify]
+    x_uniform, directions = study_inputs(probes)
+    library_scores = LibraryScores(input_dim, classes, probes, held_out, x_uniform)
+    measured = [initialization_record(library_scores, build_mlp(
+        input_dim, WIDTH, HIDDEN, classes, method=FAMILIES[r["family"]], seed=r["seed"]
+    ).get_weights(), probes, directions) for r in records]
+    lines = [
+        f"# The trainability study's records, re-measured by the library ({args.dataset})", "",
+        f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Keras "
+        f"{keras.__version__} ({keras.backend.backend()}), Python {platform.python_version()}. "
+        f"Command: `python -m benchmarks.trainability --dataset {args.dataset}"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --verify {args.verify}`.",
+        "", f"The first {len(records)} recorded initializations of "
+        f"`benchmarks/results/trainability/{args.dataset}.jsonl` (seeds 0-{len(records) // 2 - 1} "
+        "of both families), measured again through `keras_lyapunov._scores` (the selection's "
+        "own statistics and trial) and compared with the recorded values. Largest relative "
+        "difference:", ""]
+    for name in ("scale_free", "scale_free_uniform", "log_mean_norm", "initial_loss"):
+        worst = max(abs(m[name] - r[name]) / max(abs(r[name]), 1e-6)
+                    for m, r in zip(measured, records))
+        lines.append(f"- `{name}`: {worst:.1e}")
+    new = np.array([m["trial_loss"] for m in measured])
+    old = np.array([r["trial_loss"] for r in records])
+    relative = np.abs(new - old) / np.abs(old)
+    groups = len(records) // 10
+    lines += ["", "The loss on the probes after the trial steps (the `\"loss\"` score):", "",
+              "| trial steps | median relative difference | largest | Spearman | "
+              "best-of-10 choice agrees |", "|---:|---:|---:|---:|---:|"]
+    for step in (1, 2, 3, 5, 10, 20, 40):
+        agree = sum(np.argmin(new[g * 10:(g + 1) * 10, step])
+                    == np.argmin(old[g * 10:(g + 1) * 10, step]) for g in range(groups))
+        lines.append(
+            f"| {step} | {np.median(relative[:, step]):.1e} | {relative[:, step].max():.1e} | "
+            f"{stats.spearmanr(new[:, step], old[:, step]).statistic:.4f} | {agree}/{groups} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(RESULTS, "trainability_verification.md"), "w") as handle:
+        handle.write(text)
 
 
 def main(argv=None):
-    parser = data_parser(__doc__.split("\n")[0])
+    parser = study_data_parser(__doc__.split("\n")[0])
     parser.add_argument("--inits", type=int, default=200, help="seeds per family")
     parser.add_argument("--layerwise", type=int, default=20,
                         help="layer-wise selected networks per family")
@@ -347,7 +354,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--extra-epochs", type=int, default=2)
     parser.add_argument("--analyze", action="store_true", help="only analyze the records")
+    parser.add_argument("--verify", type=int, metavar="N",
+                        help="only re-measure the first N recorded initializations through the "
+                        "library and compare them with the records")
     args = parser.parse_args(argv)
+    if args.verify:
+        return verify(args)
     if not args.analyze:
         collect(args)
     from benchmarks import trainability_analysis

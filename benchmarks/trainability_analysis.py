@@ -27,13 +27,13 @@ import platform
 import numpy as np
 from scipy import special, stats
 
+from benchmarks import RESULTS
+from experiments.data import HELD_OUT, PROBES
+
 KS = (1, 2, 4, 10, 20)
 BOOTSTRAP = 2000
-PROBES = 256
-HELD_OUT = 1024
 TRIAL_COUNTS = (1, 2, 3, 5, 10, 20, 40)
-DEPTHS = (10, 25, 50, 75, 100)
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
+REPORTED_DEPTHS = (10, 25, 50, 75, 100)  # of the depths the study measures
 
 
 def scores():
@@ -63,7 +63,7 @@ def scores():
             (lambda r: float(np.std(r["grad_log_norms"])), gradient, "labels"),
         "MetaInit gradient quotient": (lambda r: r["gradient_quotient"], 7 * PROBES, "labels"),
     }
-    for depth in DEPTHS:
+    for depth in REPORTED_DEPTHS:
         table[f"mean cosine at layer {depth}"] = (
             lambda r, d=depth: r[f"cosine_{d}"], forward, "angular")
         table[f"effective rank at layer {depth} (higher is better)"] = (

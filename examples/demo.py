@@ -21,42 +21,25 @@ Data: scikit-learn's bundled 8x8 digits by default (offline, 1,797 images);
     python -m examples.demo --data-dir /usr/share/datasets/fashion-mnist --train-size 10000
 """
 
-import experiments.environment  # noqa: F401  (before Keras: backend and logging)
+import argparse
+import importlib.util
+import os
+import time
+import warnings
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from experiments.data import load_image_data  # noqa: E402
-from experiments.methods import METHODS, build_mlp  # noqa: E402
-from experiments.training import train_classifier  # noqa: E402
-from keras_lyapunov import signal_report  # noqa: E402
+from experiments.command_line import parse_methods
+from experiments.data import load_digits, load_image_data
+from experiments.methods import METHODS, build_mlp
+from experiments.training import train_classifier
+from keras_lyapunov import signal_report
 
 DEFAULT_METHODS = ("he", "lyapunov-orthogonal", "lyapunov-normal",
                    "sampled-lyapunov-orthogonal", "lsuv")
 SIGNAL_METHODS = ("he", "lyapunov-normal", "lyapunov-orthogonal")  # exactly predicted
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_FIGURE = os.path.join(os.path.dirname(HERE), "benchmarks", "results", "demo.png")
-
-
-def load_digits(test_fraction=0.2, seed=0):
-    """scikit-learn's 8x8 digits as flat float32 in [0, 1]: a fixed train/test split."""
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as error:
-        raise SystemExit("the digits need scikit-learn: pip install -e '.[demo]' "
-                         "(or use --dataset / --data-dir)") from error
-    digits = sklearn_digits()
-    x = (digits.data / 16.0).astype("float32")
-    y = digits.target.astype("int32")
-    order = np.random.default_rng(seed).permutation(len(x))
-    test = order[:int(round(test_fraction * len(x)))]
-    train = order[len(test):]
-    return (x[train], y[train]), (x[test], y[test])
 
 
 def parse_arguments(argv):
@@ -85,10 +68,7 @@ def parse_arguments(argv):
     parser.add_argument("--figure", default=DEFAULT_FIGURE,
                         help="PNG to write (default benchmarks/results/demo.png; 'none' to skip)")
     args = parser.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        parser.error(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    methods = parse_methods(parser, args.methods)
     for name in ("seeds", "depth", "width", "epochs", "batch_size"):
         if getattr(args, name) < (3 if name == "depth" else 1):
             parser.error(f"--{name.replace('_', '-')} must be an integer >= "

@@ -15,26 +15,13 @@ gz files, e.g. Debian's dataset-fashion-mnist package:
 """
 
 
-import experiments.environment  # noqa: F401  (before Keras: backend and logging)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from experiments.command_line import (  # noqa: E402
-    example_parser,
-    median_table,
-    parse_example_arguments,
-)
-from experiments.data import load_image_data  # noqa: E402
-from experiments.methods import METHODS  # noqa: E402
-from experiments.training import train_classifier  # noqa: E402
-
-# The paper's MNIST test accuracy (%) at epochs 1/5/15/50/200 (Table 2).
-PAPER_MNIST = {
-    "he": (15, 23, 31, 34, 36),
-    "lyapunov-orthogonal": (19, 40, 62, 76, 84),
-    "sampled-lyapunov-orthogonal": (21, 44, 60, 70, 80),
-}
-PAPER_EPOCHS = (1, 5, 15, 50, 200)
+from experiments.command_line import example_parser, median_table, parse_example_arguments
+from experiments.data import load_image_data
+from experiments.methods import METHODS
+from experiments.tasks import PAPER_EPOCHS, PAPER_MNIST
+from experiments.training import train_classifier
 
 
 def main(argv=None):

@@ -9,14 +9,11 @@ a few random networks, beside the exact prediction depth * lambda.
 
 import argparse
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, standard_mlp, theory  # noqa: E402
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, standard_mlp, theory
 
 
 def main(argv=None):

@@ -16,62 +16,23 @@ from p, with Adam. The test MSE is taken on 2000 fixed samples from p.
     python -m examples.score --steps 10000
 """
 
-import math
+import numpy as np
 
-import experiments.environment  # noqa: F401  (before Keras: backend and logging)
-
-import numpy as np  # noqa: E402
-
-from experiments.command_line import (  # noqa: E402
-    example_parser,
-    median_table,
-    parse_example_arguments,
-)
-from experiments.training import run_regression  # noqa: E402
-
-MEANS = 2.0 * np.array([[math.cos(t), math.sin(t)] for t in (0, 2 * math.pi / 3, 4 * math.pi / 3)])
-STD = 0.5
-DEFAULT_METHODS = ("he", "scaled-orthogonal", "sampled-lyapunov-normal",
-                   "sampled-lyapunov-orthogonal")
-
-
-def score(x):
-    """Exact grad log p(x) of the mixture, shape (n, 2)."""
-    differences = MEANS[None, :, :] - x[:, None, :]  # (n, 3, 2)
-    logits = -np.sum(differences**2, axis=2) / (2 * STD**2)
-    responsibilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-    responsibilities /= responsibilities.sum(axis=1, keepdims=True)
-    return np.einsum("nk,nkd->nd", responsibilities, differences) / STD**2
-
-
-def sample(rng, n):
-    x = MEANS[rng.integers(0, 3, size=n)] + STD * rng.standard_normal((n, 2))
-    return x.astype("float32"), score(x).astype("float32")
-
-
-def checkpoints_for(steps):
-    return [*(s for s in (10, 100, 1000, 2000, 5000) if s < steps), steps]
-
-
-def run(methods, seeds, steps, learning_rate, hidden=30, log=print):
-    """dict method -> array (seeds, checkpoints) of test MSE."""
-    checkpoints = checkpoints_for(steps)
-    evaluation = sample(np.random.default_rng(12345), 2000)
-    return checkpoints, run_regression(methods, sample, evaluation, seeds=seeds, steps=steps,
-                                       checkpoints=checkpoints, hidden=hidden,
-                                       learning_rate=learning_rate, log=log)
+from experiments.command_line import example_parser, median_table, parse_example_arguments
+from experiments.tasks import SCORE
+from experiments.training import run_task
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.splitlines()[0], methods=DEFAULT_METHODS, hidden=30,
+    parser = example_parser(__doc__.splitlines()[0], methods=SCORE.methods, hidden=SCORE.hidden,
                             seeds=5, length_name="steps", length=2000)
     args, methods = parse_example_arguments(parser, argv, "steps")
     print("Score of a 3-component Gaussian mixture (modes on a circle of radius 2, std 0.5); "
           f"width 2, depth {args.hidden} (+ input and output layers); {args.seeds} seeds, Adam lr "
           f"{args.learning_rate:g}, batch 64")
-    variance = float(np.mean(np.sum(sample(np.random.default_rng(12345), 2000)[1]**2, axis=1)))
-    checkpoints, results = run(methods, args.seeds, args.steps, args.learning_rate,
-                               hidden=args.hidden)
+    variance = float(np.mean(np.sum(SCORE.evaluation_set()[1]**2, axis=1)))
+    checkpoints, results = run_task(SCORE, methods, seeds=args.seeds, steps=args.steps,
+                                    learning_rate=args.learning_rate, hidden=args.hidden)
     print(f"\nMedian test MSE over seeds (predicting 0 everywhere scores {variance / 2:.2f}):\n")
     print(median_table(results, checkpoints))
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from experiments.methods import METHODS
 
-__all__ = ["example_parser", "median_table", "parse_example_arguments"]
+__all__ = ["example_parser", "median_table", "parse_example_arguments", "parse_methods"]
 
 
 def median_table(results, checkpoints, header="step", reference=None, digits=2):
@@ -55,12 +55,18 @@ def example_parser(description, *, methods, hidden, seeds, length_name, length):
 def parse_example_arguments(parser, argv, length_name):
     """Parses and validates; returns ``(args, methods)`` or exits with a usage error."""
     args = parser.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        parser.error(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    methods = parse_methods(parser, args.methods)
     if min(args.seeds, getattr(args, length_name), args.hidden) < 1:
         parser.error(f"--seeds, --{length_name} and --hidden must be integers >= 1")
     if not args.learning_rate > 0:
         parser.error("--learning-rate must be > 0")
     return args, methods
+
+
+def parse_methods(parser, text):
+    """The ``METHODS`` keys of a comma-separated ``--methods`` value, or a usage error."""
+    methods = [m for m in text.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    return methods

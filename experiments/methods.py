@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from keras_lyapunov import SampledLyapunov
-from keras_lyapunov._seeds import EXPERIMENT_LAYERS, derive_seed
+from experiments.seeds import EXPERIMENT_LAYERS, derive_seed
 from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.networks import leaky_relu_mlp
 

@@ -6,9 +6,10 @@ import keras
 import numpy as np
 
 from experiments.methods import METHODS, build_mlp, prepare
-from keras_lyapunov._seeds import EXPERIMENT_DATA, derive_seed
+from experiments.seeds import EXPERIMENT_DATA, derive_seed
 
-__all__ = ["run_regression", "train_classifier", "train_regression"]
+__all__ = ["ClassifierTrainer", "compile_classifier", "run_regression", "run_task",
+           "train_classifier", "train_regression"]
 
 
 def _steps_per_execution():
@@ -58,6 +59,60 @@ def train_regression(method, sample, x_eval, y_eval, *, width, hidden, steps, ch
     return np.array(losses)
 
 
+def compile_classifier(model, steps, *, learning_rate=1e-3, weight_decay=0.004,
+                       steps_per_execution=1):
+    """Compiles the paper's image classifier: AdamW, cosine decay over ``steps``, logits.
+
+    Args:
+        model: the classifier (linear output: logits).
+        steps: training steps the cosine decay spans (epochs x steps per epoch).
+        learning_rate, weight_decay: AdamW's peak learning rate and weight decay.
+        steps_per_execution: Keras's ``compile`` option.
+
+    Returns:
+        The model's optimizer.
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    return model.optimizer
+
+
+class ClassifierTrainer:
+    """Trains given weights as :func:`train_classifier` does, reusing one compiled model.
+
+    For studies that train many initializations of one architecture: the model
+    and its train step are built and compiled once; each call loads the
+    weights, zeroes the optimizer and trains under a given data order.
+
+    Args:
+        model: a built classifier of the architecture (its weights are replaced per call).
+        train, evaluation: ``(x, y)`` training data and the set evaluated after each epoch.
+        epochs, batch_size, learning_rate, weight_decay: as :func:`train_classifier`.
+    """
+
+    def __init__(self, model, train, evaluation, *, epochs, batch_size=256,
+                 learning_rate=1e-3, weight_decay=0.004):
+        self.model, self.train, self.evaluation = model, train, evaluation
+        self.epochs, self.batch_size = epochs, batch_size
+        steps_per_epoch = math.ceil(len(train[0]) / batch_size)
+        self.optimizer = compile_classifier(
+            model, epochs * steps_per_epoch, learning_rate=learning_rate,
+            weight_decay=weight_decay, steps_per_execution=steps_per_epoch)
+
+    def __call__(self, weights, order_seed):
+        """Evaluation accuracy after each epoch (0 where not finite), from ``weights``."""
+        self.model.set_weights(weights)
+        for variable in self.optimizer.variables:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        keras.utils.set_random_seed(order_seed)  # the data order
+        history = self.model.fit(*self.train, batch_size=self.batch_size, epochs=self.epochs,
+                                 verbose=0, validation_data=self.evaluation)
+        accuracy = np.array(history.history["val_accuracy"], dtype=float)
+        return np.where(np.isfinite(accuracy), accuracy, 0.0).round(5).tolist()
+
+
 def train_classifier(method, train, evaluation, *, epochs, seed=0, learning_rate=1e-3,
                      batch_size=256, width=10, hidden=98, slope=0.01, k=None,
                      weight_decay=0.004):
@@ -82,11 +137,8 @@ def train_classifier(method, train, evaluation, *, epochs, seed=0, learning_rate
                       seed=seed)
     k = k or math.ceil(math.sqrt(hidden + 2))
     callbacks = prepare(model, method, x_train[:256], y_train[:256], k=k, seed=seed)
-    steps = epochs * math.ceil(len(x_train) / batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    compile_classifier(model, epochs * math.ceil(len(x_train) / batch_size),
+                       learning_rate=learning_rate, weight_decay=weight_decay)
     history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0,
                         validation_data=(x_eval, y_eval), callbacks=callbacks)
     accuracy = np.array(history.history["val_accuracy"], dtype=float)
@@ -116,3 +168,22 @@ def run_regression(methods, sample, evaluation, *, seeds, steps, checkpoints, hi
             log(f"  {METHODS[method].label:20s} median final MSE "
                 f"{np.median(results[method][:, -1]):.3f}")
     return results
+
+
+def run_task(task, methods, *, seeds, steps, learning_rate=1e-3, hidden=None, log=print):
+    """:func:`run_regression` on an ``experiments.tasks.RegressionTask``.
+
+    Args:
+        task: the task (its samples, evaluation set and checkpoints).
+        methods, seeds, steps, learning_rate, log: as :func:`run_regression`.
+        hidden: hidden layers (default: the task's, as in the paper).
+
+    Returns:
+        ``(checkpoints, results)``: the steps measured, and dict method -> array
+        ``(seeds, len(checkpoints))`` of test MSE.
+    """
+    checkpoints = task.checkpoints_for(steps)
+    return checkpoints, run_regression(
+        methods, task.sample, task.evaluation_set(), seeds=seeds, steps=steps,
+        checkpoints=checkpoints, hidden=hidden or task.hidden, learning_rate=learning_rate,
+        log=log)

@@ -9,8 +9,7 @@ share a law. Used by the sampled selection and by the signal report's ensemble.
 import keras
 
 from keras_lyapunov import _seeds
-from keras_lyapunov._provenance import reseeded, takes_seed
-from keras_lyapunov._seeds import derive_seed
+from keras_lyapunov._seeds import derive_seed, kernel_group_seed, reseeded, takes_seed
 from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
 
 
@@ -199,10 +198,8 @@ class CandidateDrawer:
         along axis 0; ``singles[i]`` is the new value of ``self.singles[i][0]``.
         """
         batches = [
-            self._draw_group(key, len(kernels), derive_seed(
-                candidate_seed,
-                _seeds.GAUSSIAN_GROUPS if key[0] == "normal" else _seeds.LYAPUNOV_GROUPS,
-                index))
+            self._draw_group(key, len(kernels),
+                             kernel_group_seed(candidate_seed, key[0] == "normal", index))
             for index, (key, kernels) in enumerate(self.groups.items())
         ]
         singles = []

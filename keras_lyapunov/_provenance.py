@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from keras_lyapunov._forward import compile_function
+from keras_lyapunov._seeds import reseeded, takes_seed
 
 # Fingerprints are kept on the host as tuples of two Python ints.
 # A SeedGenerator-seeded Lyapunov initializer -> its draws:
@@ -104,14 +105,6 @@ def fingerprints(values):
     return [(int(a), int(b)) for a, b in table]
 
 
-def takes_seed(initializer):
-    """Whether the initializer has a seed, so that it can draw again (new candidates)."""
-    try:
-        return "seed" in initializer.get_config()
-    except (AttributeError, NotImplementedError, TypeError):
-        return False
-
-
 def _concrete(value):
     """Whether ``value`` is an actual tensor (not traced inside a compiled function)."""
     backend = keras.backend.backend()
@@ -164,19 +157,6 @@ def holds_selection(variables):
     if None in expected:
         return False
     return expected == fingerprints([variable.value for variable in variables])
-
-
-def reseeded(initializer, seed):
-    """A fresh initializer of the same law as ``initializer``, with another seed.
-
-    The Lyapunov initializers are rebuilt directly (``with_seed``); any other
-    seeded Keras initializer from its config (whose serialization imports
-    TensorFlow on the first call, also on other backends).
-    """
-    with_seed = getattr(initializer, "with_seed", None)
-    if with_seed is not None:
-        return with_seed(seed)
-    return type(initializer).from_config(dict(initializer.get_config(), seed=seed))
 
 
 def _redraw(initializer, seed, shape, dtype):

@@ -1,13 +1,16 @@
-"""Argument checks shared by every module: one message format, no silent clamping.
+"""Argument checks and warnings shared by every module: one message format, no silent clamping.
 
 Each check returns the value in its canonical Python type or raises a
 ``ValueError`` that names the argument, the valid range and what was received.
 NumPy only, no Keras, so :mod:`keras_lyapunov.theory` can use it too.
 """
 
+import contextlib
 import math
 import numbers
-import random as python_random
+import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -89,7 +92,18 @@ def optional_seed(seed):
     return int(seed)
 
 
-def resolved_seed(seed):
-    """:func:`optional_seed`, with ``None`` replaced by a fresh random seed."""
-    seed = optional_seed(seed)
-    return python_random.randint(1, 2**31 - 1) if seed is None else seed
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PASSED_THROUGH = (_PACKAGE, os.path.dirname(contextlib.__file__) + os.sep + "contextlib.py")
+
+
+def warn(message, category=UserWarning):
+    """Issues a warning attributed to the first caller outside this package.
+
+    The line a user sees is their own call (or, inside ``fit``, the Keras line that
+    called the callback), however deep in the package the warning arises.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PASSED_THROUGH):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

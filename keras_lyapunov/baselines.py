@@ -1,9 +1,10 @@
 """The initializers Lyapunov initialization is compared with, and the one registry of names.
 
-``he_normal`` and ``scaled_orthogonal`` are the paper's baselines, slope-aware
-and built on :func:`keras_lyapunov.theory.he_variance_factor` (Keras's own
-``HeNormal`` ignores the slope and truncates the Gaussian). :data:`INITIALIZERS`
-names every kernel initializer the command line, the diagnostics' comparisons
+``untruncated_he_normal`` and ``scaled_orthogonal`` are the paper's baselines,
+slope-aware and built on :func:`keras_lyapunov.theory.he_variance_factor`
+(Keras's own ``he_normal`` ignores the slope and truncates the Gaussian, hence
+the name; the old name ``he_normal`` still works, with a DeprecationWarning).
+:data:`INITIALIZERS` names every kernel initializer the command line, the diagnostics' comparisons
 and the project's experiments choose from, each with one signature
 ``make(slope, seed=None)``.
 
@@ -13,6 +14,7 @@ docs/theory.md section 3 ("Standard initializations").
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -20,10 +22,10 @@ import keras
 from keras_lyapunov import theory
 from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
 
-__all__ = ["INITIALIZERS", "NamedInitializer", "he_normal", "scaled_orthogonal"]
+__all__ = ["INITIALIZERS", "NamedInitializer", "scaled_orthogonal", "untruncated_he_normal"]
 
 
-def he_normal(slope, seed=None):
+def untruncated_he_normal(slope, seed=None):
     """The paper's He initializer: untruncated ``N(0, 2 / ((1 + slope**2) fan_in))``.
 
     Args:
@@ -34,11 +36,20 @@ def he_normal(slope, seed=None):
         A ``keras.initializers.VarianceScaling``.
 
     Example:
-        >>> keras.layers.Dense(10, kernel_initializer=he_normal(0.01))
+        >>> keras.layers.Dense(10, kernel_initializer=untruncated_he_normal(0.01))
     """
     return keras.initializers.VarianceScaling(
         scale=theory.he_variance_factor(slope), mode="fan_in",
         distribution="untruncated_normal", seed=seed)
+
+
+def he_normal(slope, seed=None):
+    """Deprecated name of :func:`untruncated_he_normal` (unlike ``keras.initializers.he_normal``)."""
+    warnings.warn(
+        "keras_lyapunov.baselines.he_normal is renamed untruncated_he_normal: unlike "
+        "keras.initializers.he_normal it is untruncated and slope-aware.",
+        DeprecationWarning, stacklevel=2)
+    return untruncated_he_normal(slope, seed)
 
 
 def scaled_orthogonal(slope, seed=None):
@@ -74,7 +85,7 @@ INITIALIZERS = {
         "GlorotUniform", lambda slope, seed: keras.initializers.GlorotUniform(seed=seed)),
     "keras-he-normal": NamedInitializer(
         "HeNormal (Keras)", lambda slope, seed: keras.initializers.HeNormal(seed=seed)),
-    "he": NamedInitializer("He (Gaussian)", he_normal),
+    "he": NamedInitializer("He (Gaussian)", untruncated_he_normal),
     "orthogonal": NamedInitializer(
         "Orthogonal", lambda slope, seed: keras.initializers.Orthogonal(seed=seed)),
     "scaled-orthogonal": NamedInitializer("Scaled orthogonal", scaled_orthogonal),

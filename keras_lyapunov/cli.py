@@ -154,20 +154,20 @@ def build_parser():
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("--width", type=_positive_int("--width"), default=10,
+    report.add_argument("--width", type=_int_in("--width", 1), default=10,
                         help="layer width (default: 10)")
-    report.add_argument("--depth", type=_positive_int("--depth"), default=100,
+    report.add_argument("--depth", type=_int_in("--depth", 1), default=100,
                         help="number of Dense layers (default: 100)")
     report.add_argument("--slope", type=_parse_slope, default=0.01,
                         help="leaky-ReLU negative slope (default: 0.01)")
     report.add_argument(
         "--init", choices=INITIALIZER_NAMES, default="glorot-uniform",
         help="kernel initializer of the model (default: glorot-uniform, Keras's Dense default)")
-    report.add_argument("--samples", type=_positive_int("--samples", minimum=2), default=100,
+    report.add_argument("--samples", type=_int_in("--samples", 2), default=100,
                         help="re-initializations measured (default: 100)")
-    report.add_argument("--probes", type=_positive_int("--probes"), default=16,
+    report.add_argument("--probes", type=_int_in("--probes", 1), default=16,
                         help="probe inputs, uniform on [0, 1) (default: 16)")
-    report.add_argument("--seed", type=_positive_int("--seed", minimum=0), default=0,
+    report.add_argument("--seed", type=_int_in("--seed", 0), default=0,
                         help="seed of the ensemble and probes (default: 0)")
     report.add_argument("--plot", metavar="PATH",
                         help="write the figure there (needs matplotlib: the [plot] extra)")
@@ -190,10 +190,6 @@ def _int_in(name, minimum, maximum=None):
         return value
 
     return parse
-
-
-def _positive_int(name, minimum=1):
-    return _int_in(name, minimum)
 
 
 # The report holds the model, one re-drawn copy of every kernel, and the Gaussian

@@ -20,26 +20,17 @@ from keras_lyapunov import _seeds, _validation, theory
 from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels
 from keras_lyapunov._forward import compile_function, stateless_outputs, variable_values
 from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs
-from keras_lyapunov._provenance import reseeded, takes_seed
-from keras_lyapunov._seeds import derive_seed
-from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal
+from keras_lyapunov._seeds import base_seed, derive_seed, reseeded, takes_seed
+from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.initializers import kernel_law
-from keras_lyapunov.networks import standard_mlp
 from keras_lyapunov.structure import layer_chain, slope_mismatches
 
-__all__ = [
-    "LayerSignal",
-    "SignalReport",
-    "comparison_reports",
-    "he_normal",
-    "plot_signal",
-    "scaled_orthogonal",
-    "signal_report",
-    "standard_mlp",
-]
+__all__ = ["LayerSignal", "SignalReport", "comparison_reports", "plot_signal", "signal_report"]
 
+# The kinds of a layer's prediction (LayerSignal.prediction).
 EXACT = "exact"
 ESTIMATED = "estimated"
+NONE = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +157,7 @@ class SignalReport:
 
 
 # --------------------------------------------------------------------------
-# The law of a kernel
+# The log-gain of a kernel law the theory does not cover: a Monte Carlo estimate
 # --------------------------------------------------------------------------
 
 
@@ -219,12 +210,23 @@ def _nonzero_bias(layer):
     return bias is not None and bool(np.any(keras.ops.convert_to_numpy(bias) != 0))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Prediction:
+    """One layer's predicted log-gain: its kind (EXACT, ESTIMATED, NONE), moments and scale."""
+
+    kind: str
+    note: str
+    gain_mean: float | None = None
+    gain_std: float | None = None
+    scale: float | None = None
+
+
 def _predict_step(step, model, estimate_draws, seed, estimates):
-    """(prediction kind, gain mean, gain std, scale, note) for one chain step."""
+    """The :class:`_Prediction` of one chain step."""
     layer = step.layer
     if not isinstance(layer, keras.layers.Dense):
-        return "none", None, None, None, (
-            f"{type(layer).__name__} is not a Dense layer: the theory does not cover it.")
+        return _Prediction(
+            NONE, f"{type(layer).__name__} is not a Dense layer: the theory does not cover it.")
     applied = step.activation
     initializer = layer.kernel_initializer
     shape = tuple(int(d) for d in layer.kernel.shape)
@@ -234,27 +236,28 @@ def _predict_step(step, model, estimate_draws, seed, estimates):
     if _nonzero_bias(layer):
         notes.append("the bias is nonzero; predictions assume zero biases.")
     if _frozen_kernel(layer, model):
-        return "none", None, None, scale, " ".join(
+        return _Prediction(NONE, " ".join(
             ["the kernel is frozen (trainable=False): measured with its current "
-             "values, not re-drawn or predicted.", *notes])
+             "values, not re-drawn or predicted.", *notes]), scale=scale)
     if applied.slope is None:
-        return "none", None, None, scale, " ".join(
-            [f"{applied.description} is not a leaky ReLU: no prediction.", *notes])
+        return _Prediction(NONE, " ".join(
+            [f"{applied.description} is not a leaky ReLU: no prediction.", *notes]),
+            scale=scale)
     if applied.slope == 0.0:
-        return "none", None, None, scale, " ".join(
+        return _Prediction(NONE, " ".join(
             [f"{applied.description} has slope 0: each layer zeroes the signal with "
              f"probability >= 2**-{shape[1]}, so the predicted exponent is -inf "
-             "(collapse in depth).", *notes])
+             "(collapse in depth).", *notes]), scale=scale)
     if law is not None:
         distribution, scale = law
         mean = theory.lyapunov_exponent(shape[1], applied.slope, distribution=distribution,
                                         scale=scale, fan_in=shape[0])
         std = theory.log_gain_std(shape[1], applied.slope, distribution=distribution,
                                   fan_in=shape[0])
-        return EXACT, mean, std, scale, " ".join(notes)
+        return _Prediction(EXACT, " ".join(notes), mean, std, scale)
     if not takes_seed(initializer):
-        return "none", None, None, None, " ".join(
-            [f"{type(initializer).__name__} is not random: no prediction.", *notes])
+        return _Prediction(NONE, " ".join(
+            [f"{type(initializer).__name__} is not random: no prediction.", *notes]))
     config = dict(initializer.get_config())
     config.pop("seed", None)
     key = (type(initializer), repr(sorted(config.items())), shape, applied.slope)
@@ -264,14 +267,14 @@ def _predict_step(step, model, estimate_draws, seed, estimates):
             derive_seed(seed, _seeds.ESTIMATES, len(estimates)))
     estimate = estimates[key]
     if estimate is None:
-        return "none", None, None, None, " ".join(
+        return _Prediction(NONE, " ".join(
             ["the Monte Carlo estimate met a zero output (log-gain -inf): no prediction.",
-             *notes])
+             *notes]))
     mean, std, entry_std, error = estimate
-    return ESTIMATED, mean, std, entry_std, " ".join([
+    return _Prediction(ESTIMATED, " ".join([
         f"{type(initializer).__name__} is neither Gaussian nor orthogonal: Monte Carlo "
         f"estimate over {estimate_draws} kernels, standard error {error:.1e} per layer.",
-        *notes])
+        *notes]), mean, std, entry_std)
 
 
 def _stateless_log_norms(extractor, drawer):
@@ -374,6 +377,7 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
         A :class:`SignalReport`; ``print(report)`` shows the table.
 
     Example:
+        >>> from keras_lyapunov import standard_mlp
         >>> model = standard_mlp(width=10, depth=100, slope=0.01)
         >>> print(signal_report(model, samples=200, seed=0))
 
@@ -383,7 +387,7 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
     samples = _validation.integer(samples, "samples", minimum=2)
     num_probes = _validation.integer(num_probes, "num_probes")
     estimate_draws = _validation.integer(estimate_draws, "estimate_draws", minimum=2)
-    seed = _validation.resolved_seed(seed)
+    seed = base_seed(_validation.optional_seed(seed))
     if not model.built:
         raise ValueError("`model` must be built (call it once or give it an Input).")
     chain = layer_chain(model)
@@ -398,13 +402,13 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
     rows, estimates = [], {}
     cumulative_mean, cumulative_variance = 0.0, 0.0
     for index, step in enumerate(chain.steps):
-        kind, gain_mean, gain_std, scale, note = _predict_step(
-            step, model, estimate_draws, seed, estimates)
-        if kind == "none" or cumulative_mean is None:
+        prediction = _predict_step(step, model, estimate_draws, seed, estimates)
+        note = prediction.note
+        if prediction.kind == NONE or cumulative_mean is None:
             cumulative_mean = cumulative_variance = None
         else:
-            cumulative_mean += gain_mean
-            cumulative_variance += gain_std**2
+            cumulative_mean += prediction.gain_mean
+            cumulative_variance += prediction.gain_std**2
         measured_mean, measured_std = _finite_moments(measured[:, :, index])
         zero = int(np.sum(~np.all(np.isfinite(measured[:, :, index]), axis=1)))
         if zero:
@@ -418,12 +422,12 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
             layer_type=type(layer).__name__,
             kernel_shape=tuple(int(d) for d in kernel.shape) if kernel is not None else None,
             initializer=type(initializer).__name__ if initializer is not None else "",
-            scale=scale,
+            scale=prediction.scale,
             activation=step.activation.description,
             slope=step.activation.slope,
-            prediction=kind,
-            gain_mean=gain_mean,
-            gain_std=gain_std,
+            prediction=prediction.kind,
+            gain_mean=prediction.gain_mean,
+            gain_std=prediction.gain_std,
             predicted_mean=cumulative_mean,
             predicted_std=None if cumulative_variance is None else math.sqrt(cumulative_variance),
             measured_mean=measured_mean,
@@ -539,8 +543,7 @@ def plot_signal(reports, path=None, *, traces=20):
         if report.rows[-1].predicted_mean is not None:
             mean = np.array([0.0] + [r.predicted_mean for r in report.rows])
             std = np.array([0.0] + [r.predicted_std for r in report.rows])
-            kind = ("estimated" if any(r.prediction == ESTIMATED for r in report.rows)
-                    else "exact")
+            kind = ESTIMATED if any(r.prediction == ESTIMATED for r in report.rows) else EXACT
             ax.plot(depth, mean, color=color, lw=2.2, label=f"predicted mean ({kind})")
             ax.fill_between(depth, mean - std, mean + std, color=color, alpha=0.2,
                             label="predicted +-1 std")

@@ -22,12 +22,12 @@ device; nothing passes through NumPy.
 import functools
 import math
 import numbers
-import random as python_random
 import warnings
 
 import keras
 
 from keras_lyapunov import _provenance, _validation, theory
+from keras_lyapunov._seeds import fresh_seed
 
 __all__ = ["LyapunovNormal", "LyapunovOrthogonal"]
 
@@ -96,7 +96,7 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         if seed is None:
             # Like keras.initializers: a fixed seed per instance, so repeated
             # calls agree, while clones (new instances) differ.
-            seed = python_random.randint(1, int(1e9))
+            seed = fresh_seed()
         elif isinstance(seed, dict):
             seed = keras.saving.deserialize_keras_object(seed)
         if isinstance(seed, bool) or not isinstance(

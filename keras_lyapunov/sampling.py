@@ -5,31 +5,13 @@ deep network still spreads like ``sqrt(depth)`` (the paper's central limit
 theorem, Thm 3.4; docs/theory.md section 4): at width 10, depth 100 and slope 0.01
 the output norm is typically off by a factor ``e**(+-4.8)``. Sampled Lyapunov
 initialization (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4) draws k
-candidate initializations before training and keeps the one whose output norm
-over the input distribution is closest to the target.
+candidate initializations before training and keeps the best by a score
+(:mod:`keras_lyapunov._scores`: ``"loss"``, ``"scale-free"``, ``"target-norm"``
+or ``"auto"``).
 
-The score (``score=``), chosen by a trainability study over 400 initializations
-of the paper's image model (benchmarks/results/trainability.md):
-
-- ``"loss"``: the model's own loss on the labelled probes after
-  ``trial_steps`` full-batch AdamW trial steps from the candidate (GradInit's
-  "loss after a step", Zhu et al. 2021). Of every statistic measured at
-  initialization, the loss after a few steps predicted best whether the
-  network would train. The trial runs on local copies inside one compiled
-  function: no weight and no optimizer state of the model is touched.
-- ``"scale-free"``: the mean over probes of ``log(||N(x)|| / ||x||)``, closest
-  to 0 (this library's earlier default); label-free.
-- ``"target-norm"``: the paper's literal score, ``|log(mean ||N(x)||) - log(t)|``
-  for ``target_norm=t`` (default 1).
-- ``"auto"`` (default): ``"target-norm"`` when ``target_norm`` is given, else
-  ``"loss"`` when labels (``y``, or ``(x, y)`` batches) and a loss (the compiled
-  model's, or ``loss=``) are at hand, else ``"target-norm"`` with
-  ``target_norm=1``, the best label-free score of the study, with a warning
-  that says so. The scale-free score selected worse than no selection there.
-
-Norm scores measure the output *before* a saturating output activation
-(softmax, sigmoid, tanh, ...), whose squashing would hide the signal a
-classifier head receives.
+:class:`SelectionSettings` is the one list of the selection's settings: the
+signatures, docstrings and configs of :func:`sample_initialization` and
+:class:`SampledLyapunov` are made from its fields.
 
 Memory: candidates are re-drawn in place into the existing variables; only
 their seeds are kept, and the best one is re-materialized at the end. One
@@ -37,10 +19,10 @@ on-device copy of the touched kernels is kept so that the original weights can
 be restored exactly if anything goes wrong.
 """
 
-import contextlib
 import dataclasses
+import inspect
 import math
-import warnings
+import textwrap
 
 import keras
 import numpy as np
@@ -52,25 +34,25 @@ from keras_lyapunov._candidates import (
     selected_kernels,
     unselected_seeded_variables,
 )
-from keras_lyapunov._forward import variable_values
 from keras_lyapunov._probes import (
     DEFAULT_PROBE_RANGE,
     labelled_probe_inputs,
-    log_norms,
     probe_labels,
     take_probes,
 )
-from keras_lyapunov._scores import cached_statistic, cached_trial_loss, linear_head
+from keras_lyapunov._scores import (
+    DEFAULT_TRIAL_LEARNING_RATE,
+    DEFAULT_TRIAL_STEPS,
+    SCORES,
+    model_loss,
+    resolve_score,
+    scorer,
+)
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
 
 __all__ = ["SCORES", "SampledLyapunov", "SelectionResult", "SelectionSettings",
            "sample_initialization"]
-
-SCORES = ("auto", "loss", "scale-free", "target-norm")
-LABEL_FREE_SCORE = "target-norm"  # the label-free fallback of "auto": the study's best
-DEFAULT_TARGET_NORM = 1.0  # of "target-norm" when no target_norm is given
-DEFAULT_TRIAL_STEPS = 5
 
 
 def _validate_layers(layers):
@@ -87,42 +69,66 @@ def _validate_layers(layers):
     )
 
 
+def _setting(default, doc):
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
 @dataclasses.dataclass(frozen=True)
 class SelectionSettings:
-    """The settings of a sampled selection, validated once when made.
+    """The settings of a sampled selection: the one list, validated once when made.
 
-    Shared by :func:`sample_initialization` and :class:`SampledLyapunov`
-    (whose ``get_config`` is :meth:`config`). Every field is checked and
-    normalized in ``__post_init__``; a bad value raises a ``ValueError`` that
-    names the argument and its valid range.
+    :func:`sample_initialization` and :class:`SampledLyapunov` take exactly these
+    fields as keyword arguments (their signatures and docstrings are made from
+    them); the callback keeps them as ``settings`` and its ``get_config`` is
+    :meth:`config`. Every field is checked and normalized in ``__post_init__``;
+    a bad value raises a ``ValueError`` that names the argument and its valid range.
 
     Attributes:
-        k: number of candidates, an integer >= 1.
-        seed: None (a fresh random base seed per selection) or an integer >= 0.
-        layers: ``"lyapunov"``, ``"all"``, or a tuple of layers / layer names.
-        num_probes: number of probe samples, an integer >= 1.
-        score: one of :data:`SCORES` (see :func:`sample_initialization`).
-        target_norm: None, or the positive finite output norm of ``"target-norm"``.
-        trial_steps: AdamW trial steps of the ``"loss"`` score, an integer >= 0.
-        trial_learning_rate: their learning rate, a positive finite number.
-        probe_range: ``(low, high)`` of the default uniform probes.
-        verbose: 0 silent, 1 or 2 a progress bar and a summary.
+%(settings)s
 
     Example:
         >>> SelectionSettings(k=10, seed=0).config()["k"]
         10
     """
 
-    k: int = 10
-    seed: int | None = None
-    layers: object = "lyapunov"
-    num_probes: int = 256
-    score: str = "auto"
-    target_norm: float | None = None
-    trial_steps: int = DEFAULT_TRIAL_STEPS
-    trial_learning_rate: float = 1e-3
-    probe_range: tuple = DEFAULT_PROBE_RANGE
-    verbose: int = 0
+    k: int = _setting(10, "number of candidates, an integer >= 1 (the paper uses "
+                      "O(sqrt(depth)); see ``recommended_k``).")
+    seed: int | None = _setting(
+        None, "None (a fresh random base seed per selection, kept in ``result.seed``) or "
+        "an integer >= 0. The same seed gives bit-identical chosen weights, also in a new "
+        "process, on a given backend, when the layers that are not re-sampled are seeded "
+        "too (an unseeded layer is drawn anew in each process and can change the winner).")
+    layers: object = _setting(
+        "lyapunov", '``"lyapunov"``: kernels built by LyapunovNormal or LyapunovOrthogonal; '
+        '``"all"``: every trainable kernel whose initializer takes a seed; or a list of '
+        "layers (matched by identity) or layer names (unique in the model). Kernels are the "
+        "variables ``kernel``, ``recurrent_kernel``, ``embeddings``, ``depthwise_kernel`` "
+        "and ``pointwise_kernel``; other variables from such initializers are named in a "
+        "warning and left as they are. Layers with ``trainable=False`` are never touched.")
+    num_probes: int = _setting(256, "number of probe samples, an integer >= 1.")
+    score: str = _setting(
+        "auto", '``"loss"``: the model\'s loss on the labelled probes after ``trial_steps`` '
+        'AdamW trial steps (GradInit\'s "loss after a step", Zhu et al. 2021); '
+        '``"scale-free"``: ``|mean log(||N(x)|| / ||x||)|``; ``"target-norm"``: the '
+        "paper's ``|log(mean ||N(x)||) - log(target_norm)|``; ``\"auto\"``: "
+        '``"target-norm"`` when ``target_norm`` is given, else ``"loss"`` when labels and '
+        'a loss are at hand, else ``"target-norm"`` with target 1, with a warning. Norm '
+        "scores measure the output before a saturating output activation (softmax, "
+        "sigmoid, tanh, ...).")
+    target_norm: float | None = _setting(
+        None, 'None, or the positive finite output norm ``"target-norm"`` aims at '
+        "(default 1).")
+    trial_steps: int = _setting(
+        DEFAULT_TRIAL_STEPS, 'AdamW trial steps of the ``"loss"`` score, an integer >= 0 '
+        "(0 scores by the initial loss).")
+    trial_learning_rate: float = _setting(
+        DEFAULT_TRIAL_LEARNING_RATE, "their learning rate, a positive finite number "
+        "(Keras's AdamW defaults otherwise).")
+    probe_range: tuple = _setting(
+        DEFAULT_PROBE_RANGE, "``(low, high)`` of the uniform probes drawn on the model's "
+        "input shape when no ``x`` is given.")
+    verbose: int = _setting(1, "0 silent; 1 or 2 a progress bar over candidates and a "
+                            "summary line.")
 
     def __post_init__(self):
         checked = {
@@ -155,6 +161,60 @@ class SelectionSettings:
                                 for item in self.layers]
         config["probe_range"] = list(self.probe_range)
         return config
+
+
+_SETTINGS = dataclasses.fields(SelectionSettings)
+_DEFAULTS = {field.name: field.default for field in _SETTINGS}
+
+# The data arguments of both entry points (not settings: they stay out of the config).
+_DATA_DOC = """x: probe inputs: an array or tensor of shape ``(batch, ...)``, or a
+            tf.data.Dataset / iterable of batches (``(x, y)`` pairs give the
+            labels too); the first ``num_probes`` samples are used. If omitted,
+            probes are drawn uniformly from ``probe_range`` on the model's input
+            shape (the paper's "uniform on the input values", for inputs in [0, 1]).
+        y: labels of the probes (at least ``num_probes`` rows), for the
+            ``"loss"`` score; or None.
+        loss: the loss of the ``"loss"`` score (a Keras loss name, function or
+            ``Loss``); default: the compiled model's loss."""
+
+
+def _documented_settings(names, indent=8):
+    """The docs of the named settings as Google-style ``name: text`` lines."""
+    lines = []
+    for field in _SETTINGS:
+        if field.name in names:
+            default = "" if field.name == "score" else f" Default: {field.default!r}."
+            lines.append(textwrap.fill(
+                f"{field.name}: {field.metadata['doc']}{default}", width=92,
+                initial_indent=" " * indent, subsequent_indent=" " * (indent + 4),
+                break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+def _with_settings(*head):
+    """Gives a function or class the settings as parameters and as documented arguments.
+
+    ``head`` are the parameters before the settings (a setting among them, like
+    the callback's positional ``k``, keeps its place); every other setting
+    follows as a keyword-only parameter. The docstring's ``%(k)s``,
+    ``%(data)s`` and ``%(settings)s`` are filled in.
+    """
+    named = {parameter.name for parameter in head}
+    rest = [field.name for field in _SETTINGS if field.name not in named]
+
+    def decorate(target):
+        target.__signature__ = inspect.Signature([*head, *(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
+            for name in rest)])
+        target.__doc__ = target.__doc__ % {
+            "k": _documented_settings(("k",)).strip(), "data": _DATA_DOC,
+            "settings": _documented_settings(rest)}
+        return target
+    return decorate
+
+
+SelectionSettings.__doc__ = SelectionSettings.__doc__ % {
+    "settings": _documented_settings(_DEFAULTS)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,11 +251,6 @@ class SelectionResult:
     skipped: str | None = None
 
     @property
-    def log_gains(self):
-        """``statistics`` under its earlier name (the log-gains of the norm scores)."""
-        return self.statistics
-
-    @property
     def selected(self):
         """True when a candidate was chosen and the weights now hold it."""
         return self.chosen is not None and self.skipped is None
@@ -221,7 +276,8 @@ class SelectionResult:
 # --------------------------------------------------------------------------
 
 
-def _already_trained(model):
+def _prior_training(model):
+    """Why the model counts as trained (its optimizer stepped, or a fit resumes), or None."""
     optimizer = getattr(model, "optimizer", None)
     iterations = getattr(optimizer, "iterations", None)
     if iterations is not None and int(keras.ops.convert_to_numpy(iterations)) > 0:
@@ -231,23 +287,8 @@ def _already_trained(model):
     return None
 
 
-def _skipped(seed, reason):
-    """Warns that nothing was re-sampled, and why; the result says the same."""
-    warnings.warn(f"SampledLyapunov did not re-sample: {reason}; every weight is "
-                  "left untouched.", UserWarning, stacklevel=4)
-    return SelectionResult(
-        scores=np.zeros(0), statistics=np.zeros(0), chosen=None, chosen_score=math.nan,
-        seed=seed, seeds=(), variables=(), measured_at="", skipped=reason,
-    )
-
-
-def _restore(backup):
-    for variable, value in backup:
-        variable.assign(value)
-
-
-def _not_fresh(kernels):
-    """Why the kernels must not be replaced, or None when all hold their initializer's draw."""
+def _stale_kernels(kernels):
+    """Which kernels do not hold their initializer's draw, in words; None when all do."""
     flags = _provenance.fresh_flags([(kernel, initializer) for _, kernel, initializer in kernels])
     if all(flags):
         return None
@@ -258,218 +299,145 @@ def _not_fresh(kernels):
             "cannot be told (a Keras initializer seeded by a SeedGenerator)")
 
 
-def _loss_of(model, loss):
-    """The loss the ``"loss"`` score trains and measures, or None when there is none."""
-    loss = loss if loss is not None else getattr(model, "loss", None)
-    if isinstance(loss, (list, tuple, dict)):
-        if len(loss) != 1:
-            raise ValueError(
-                "score='loss' supports a single loss; this model has several "
-                f"({len(loss)}). Pass `loss=` (one loss for the one output) or choose "
-                "another score.")
-        loss = next(iter(loss.values())) if isinstance(loss, dict) else loss[0]
-    return loss
+def _restore(backup):
+    for variable, value in backup:
+        variable.assign(value)
 
 
-def _resolved_score(settings, labels, loss):
-    """The score to use: ``settings.score`` with ``"auto"`` resolved (a warning says so)."""
-    score = settings.score
-    if score == "loss":
-        if labels is None:
-            raise ValueError(
-                "score='loss' needs labels: pass `y` (one label per probe), or `x` as "
-                "(x, y) batches.")
-        if loss is None:
-            raise ValueError("score='loss' needs a loss: compile the model first, or pass "
-                             "`loss=` (a Keras loss name, function or Loss).")
-        return score
-    if score != "auto":
-        return score
-    if settings.target_norm is not None:
-        return "target-norm"
-    if labels is not None and loss is not None:
-        return "loss"
-    missing = ("no loss (compile the model first, or pass `loss=`)" if labels is not None
-               else "no labels (pass `y`, or (x, y) batches as `x`)")
-    warnings.warn(
-        f"SampledLyapunov: {missing}, so candidates are scored by {LABEL_FREE_SCORE!r} "
-        f"(target_norm={DEFAULT_TARGET_NORM:g}), the best label-free "
-        "score of the trainability study and weaker than the 'loss' score "
-        f"(the loss after {settings.trial_steps} trial steps on labelled probes; "
-        "benchmarks/results/trainability.md). Pass score=... to choose a score and "
-        "silence this warning.", UserWarning, stacklevel=4)
-    return LABEL_FREE_SCORE
+class _Selection:
+    """One sampled selection on ``model``: guard, prepare, score the candidates.
 
-
-@contextlib.contextmanager
-def _scorer(model, score, settings, probes, labels, loss):
-    """Yields ``(measured_at, statistic(), to_score(value))`` for the resolved score.
-
-    ``statistic`` computes the current weights' statistic in one compiled call;
-    ``to_score`` maps it to the score (lower is better). For the norm scores the
-    model's saturating output activations are removed inside the block.
+    After :meth:`run`, ``replaced`` lists the kernels that hold the chosen
+    candidate (empty when nothing was replaced).
     """
-    if score == "loss":
-        trial = cached_trial_loss(model, loss, settings.trial_steps,
-                                  settings.trial_learning_rate)
-        yield (f"the loss on the {len(probes)} labelled probes after "
-               f"{settings.trial_steps} trial AdamW steps",
-               lambda: trial(*variable_values(model), probes, labels),
-               lambda value: value)
-        return
-    target_norm = None
-    if score == "target-norm":
-        target_norm = settings.target_norm or DEFAULT_TARGET_NORM
-    log_target = 0.0 if target_norm is None else math.log(target_norm)
-    log_input_norms = log_norms(probes)
-    with linear_head(model) as measured_at:
-        statistic = cached_statistic(model, measured_at, target_norm)
-        yield (measured_at,
-               lambda: statistic(*variable_values(model), probes, log_input_norms),
-               lambda value: abs(value - log_target))
 
+    def __init__(self, model, settings):
+        self.model = model
+        self.settings = settings
+        self.seed = _seeds.base_seed(settings.seed)
+        self.replaced = []
 
-def _select(model, x, settings, y=None, loss=None):
-    """Runs the selection in place; returns its :class:`SelectionResult` and the kernels."""
-    k, layers, verbose = settings.k, settings.layers, settings.verbose
-    seed = _validation.resolved_seed(settings.seed)
+    def run(self, x=None, y=None, loss=None):
+        """Runs the selection in place; returns its :class:`SelectionResult`."""
+        reason = _prior_training(self.model)
+        if reason is not None:
+            return self._skipped(reason)
+        kernels = self._kernels(x, y)
+        reason = _stale_kernels(kernels)
+        if reason is not None:
+            return self._skipped(reason)
+        probes, labels_from_x = labelled_probe_inputs(
+            self.model, x, self.settings.num_probes, self.settings.probe_range, self.seed)
+        labels = probe_labels(y, probes, labels_from_x)
+        loss = model_loss(self.model, loss)
+        score = resolve_score(self.settings.score, target_norm=self.settings.target_norm,
+                              labels=labels, loss=loss)
+        return self._choose(kernels, score, probes, labels, loss)
 
-    reason = _already_trained(model)
-    if reason is not None:
-        return _skipped(seed, reason), []
-    if y is not None and x is None:
-        raise ValueError("`y` labels the probes in `x`: pass `x` too.")
-    if not model.built:
-        if x is None:
-            raise ValueError("`x` is required to build an unbuilt model before sampling.")
-        model(take_probes(x, 1))  # unbuilt: the input rank is not known yet
-
-    for message in slope_mismatches(model):
-        warnings.warn(message, UserWarning, stacklevel=3)
-    kernels = selected_kernels(model, layers)
-    left_out = unselected_seeded_variables(model, layers)
-    if left_out:
-        names = ", ".join(variable for variable, _ in KERNEL_VARIABLES)
-        warnings.warn(
-            f"SampledLyapunov re-draws {names} variables only; these come from seeded "
-            f"initializers too and are left as they are: {', '.join(left_out)}.",
-            UserWarning, stacklevel=3)
-    if not kernels:
-        raise ValueError(
-            f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
-            "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
-            'layers="all" or a list of layers to re-sample other seeded initializers.'
+    def _skipped(self, reason):
+        """Warns that nothing was re-sampled, and why; the result says the same."""
+        _validation.warn(f"SampledLyapunov did not re-sample: {reason}; every weight is "
+                         "left untouched.")
+        return SelectionResult(
+            scores=np.zeros(0), statistics=np.zeros(0), chosen=None, chosen_score=math.nan,
+            seed=self.seed, seeds=(), variables=(), measured_at="", skipped=reason,
         )
-    reason = _not_fresh(kernels)
-    if reason is not None:
-        return _skipped(seed, reason), []
-    probes, labels_from_x = labelled_probe_inputs(
-        model, x, settings.num_probes, settings.probe_range, seed)
-    labels = probe_labels(y, probes, labels_from_x)
-    loss = _loss_of(model, loss)
-    score = _resolved_score(settings, labels, loss)
 
-    ops = keras.ops
-    drawer = CandidateDrawer(kernels)
-    variables = tuple(kernel.path for _, kernel, _ in kernels)
-    seeds = tuple(derive_seed(seed, _seeds.CANDIDATES, i) for i in range(k))
-    scores = np.full(k, np.inf)
-    statistics = np.full(k, np.nan)
-    backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
-    progbar = keras.utils.Progbar(k, verbose=verbose, unit_name="candidate") if verbose else None
-    try:
-        with _scorer(model, score, settings, probes, labels, loss) as (
-                measured_at, statistic, to_score):
-            for i, candidate_seed in enumerate(seeds):
-                drawer.assign(candidate_seed)
-                value = float(ops.convert_to_numpy(statistic()))
-                if math.isfinite(value):
-                    statistics[i] = value
-                    scores[i] = to_score(value)
-                if progbar is not None:
-                    progbar.update(i + 1, values=[("score", scores[i])])
-        if not np.any(np.isfinite(scores)):
+    def _kernels(self, x, y):
+        """The kernels to re-draw (the model built first if needed), with its warnings."""
+        model, layers = self.model, self.settings.layers
+        if y is not None and x is None:
+            raise ValueError("`y` labels the probes in `x`: pass `x` too.")
+        if not model.built:
+            if x is None:
+                raise ValueError("`x` is required to build an unbuilt model before sampling.")
+            model(take_probes(x, 1))  # unbuilt: the input rank is not known yet
+        for message in slope_mismatches(model):
+            _validation.warn(message)
+        kernels = selected_kernels(model, layers)
+        left_out = unselected_seeded_variables(model, layers)
+        if left_out:
+            names = ", ".join(variable for variable, _ in KERNEL_VARIABLES)
+            _validation.warn(
+                f"SampledLyapunov re-draws {names} variables only; these come from seeded "
+                f"initializers too and are left as they are: {', '.join(left_out)}.")
+        if not kernels:
+            raise ValueError(
+                f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
+                "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
+                'layers="all" or a list of layers to re-sample other seeded initializers.'
+            )
+        return kernels
+
+    def _choose(self, kernels, score, probes, labels, loss):
+        """Scores every candidate and leaves the best in the kernels."""
+        ops, settings, k = keras.ops, self.settings, self.settings.k
+        drawer = CandidateDrawer(kernels)
+        variables = tuple(kernel.path for _, kernel, _ in kernels)
+        seeds = tuple(derive_seed(self.seed, _seeds.CANDIDATES, i) for i in range(k))
+        scores = np.full(k, np.inf)
+        statistics = np.full(k, np.nan)
+        backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
+        progbar = (keras.utils.Progbar(k, verbose=settings.verbose, unit_name="candidate")
+                   if settings.verbose else None)
+        try:
+            with scorer(self.model, score, probes, labels, loss,
+                        target_norm=settings.target_norm, trial_steps=settings.trial_steps,
+                        trial_learning_rate=settings.trial_learning_rate) as scoring:
+                for i, candidate_seed in enumerate(seeds):
+                    drawer.assign(candidate_seed)
+                    value = float(ops.convert_to_numpy(scoring.statistic()))
+                    if math.isfinite(value):
+                        statistics[i] = value
+                        scores[i] = scoring.to_score(value)
+                    if progbar is not None:
+                        progbar.update(i + 1, values=[("score", scores[i])])
+            if not np.any(np.isfinite(scores)):
+                _restore(backup)
+                _validation.warn(f"SampledLyapunov: all {k} candidates gave non-finite "
+                                 "outputs; the original weights are kept.")
+                return SelectionResult(
+                    scores=scores, statistics=statistics, chosen=None, chosen_score=math.nan,
+                    seed=self.seed, seeds=seeds, variables=variables,
+                    measured_at=scoring.measured_at, score=score,
+                    skipped="every candidate was non-finite")
+            chosen = int(np.argmin(scores))  # first of equal minima
+            if chosen != k - 1:  # the variables still hold the last candidate drawn
+                drawer.assign(seeds[chosen])
+            self.replaced = [kernel for _, kernel, _ in kernels]
+            _provenance.record_selected(self.replaced)
+        except BaseException:  # KeyboardInterrupt too: the originals come back exactly
+            self.replaced = []
             _restore(backup)
-            warnings.warn(
-                f"SampledLyapunov: all {k} candidates gave non-finite outputs; the "
-                "original weights are kept.", UserWarning, stacklevel=3)
-            return SelectionResult(
-                scores=scores, statistics=statistics, chosen=None, chosen_score=math.nan,
-                seed=seed, seeds=seeds, variables=variables, measured_at=measured_at,
-                score=score, skipped="every candidate was non-finite"), []
-        chosen = int(np.argmin(scores))  # first of equal minima
-        if chosen != k - 1:  # the variables still hold the last candidate drawn
-            drawer.assign(seeds[chosen])  # re-materialize the winner from its seed
-        _provenance.record_selected([kernel for _, kernel, _ in kernels])
-    except BaseException:  # KeyboardInterrupt too: the originals come back exactly
-        _restore(backup)
-        raise
-    result = SelectionResult(
-        scores=scores, statistics=statistics, chosen=chosen,
-        chosen_score=float(scores[chosen]), seed=seed, seeds=seeds,
-        variables=variables, measured_at=measured_at, score=score)
-    if verbose:
-        print(result.summary())
-    return result, [kernel for _, kernel, _ in kernels]
+            raise
+        result = SelectionResult(
+            scores=scores, statistics=statistics, chosen=chosen,
+            chosen_score=float(scores[chosen]), seed=self.seed, seeds=seeds,
+            variables=variables, measured_at=scoring.measured_at, score=score)
+        if settings.verbose:
+            print(result.summary())
+        return result
 
 
-def sample_initialization(
-    model,
-    x=None,
-    y=None,
-    *,
-    k=10,
-    seed=None,
-    layers="lyapunov",
-    num_probes=256,
-    score="auto",
-    target_norm=None,
-    trial_steps=DEFAULT_TRIAL_STEPS,
-    trial_learning_rate=1e-3,
-    loss=None,
-    probe_range=DEFAULT_PROBE_RANGE,
-    verbose=0,
-):
+_PARAMETER = inspect.Parameter
+
+
+@_with_settings(_PARAMETER("model", _PARAMETER.POSITIONAL_OR_KEYWORD),
+                _PARAMETER("x", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
+                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
+                _PARAMETER("loss", _PARAMETER.KEYWORD_ONLY, default=None))
+def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
     """Sampled Lyapunov initialization of a built Keras model, in place.
 
     Draws ``k`` candidate initializations of the selected kernels, each from its
     own seed derived deterministically from ``seed``, scores each on probe
     inputs, and leaves the model holding the best one (the lowest score; the
-    first of equal minima). See the module docstring for the score.
+    first of equal minima).
 
     Args:
         model: a Keras model (Sequential, Functional or subclassed) with one input.
-        x: probe inputs: an array or tensor of shape ``(batch, ...)``, or a
-            tf.data.Dataset / iterable of batches (``(x, y)`` pairs give the
-            labels too); the first ``num_probes`` samples are used. If omitted,
-            probes are drawn uniformly from ``probe_range`` on the model's input
-            shape (the paper's "uniform on the input values", for inputs in [0, 1]).
-        y: labels of the probes (at least ``num_probes`` rows), for the
-            ``"loss"`` score; or None.
-        k: number of candidates, an integer >= 1 (the paper uses O(sqrt(depth))).
-        seed: None or an integer >= 0. The same seed gives bit-identical chosen
-            weights, also in a new process, on a given backend, when the layers
-            that are not re-sampled are seeded too (an unseeded layer is drawn
-            anew in each process and can change the winner).
-        layers: ``"lyapunov"`` (default): kernels built by LyapunovNormal or
-            LyapunovOrthogonal; ``"all"``: every trainable kernel whose
-            initializer takes a seed; or a list of layers (matched by identity)
-            or layer names (unique in the model). Kernels are the variables
-            ``kernel``, ``recurrent_kernel``, ``embeddings``,
-            ``depthwise_kernel`` and ``pointwise_kernel``; other variables from
-            such initializers are named in a warning and left as they are.
-            Layers with ``trainable=False`` are never touched.
-        num_probes: number of probe samples (default 256).
-        score: ``"auto"`` (default), ``"loss"``, ``"scale-free"`` or
-            ``"target-norm"``; see the module docstring.
-        target_norm: the output norm ``"target-norm"`` aims at, or None (1).
-        trial_steps: AdamW steps of the ``"loss"`` score (an integer >= 0;
-            0 scores by the initial loss).
-        trial_learning_rate: their learning rate (Keras's AdamW otherwise).
-        loss: the loss of the ``"loss"`` score (a Keras loss name, function or
-            ``Loss``); default: the compiled model's loss.
-        probe_range: ``(low, high)`` of the default uniform probes.
-        verbose: 0 silent, 1 or 2 a progress bar over candidates and a summary.
+        %(data)s
+%(settings)s
 
     Returns:
         A :class:`SelectionResult` (``result.score`` names the score used).
@@ -489,22 +457,19 @@ def sample_initialization(
     Example:
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         >>> result = sample_initialization(model, x_train[:256], y_train[:256], k=10, seed=0)
-        >>> result.score, result.chosen, result.chosen_score
+        >>> result.summary()
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4 (Sampled
-    Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021
-    (GradInit) and benchmarks/results/trainability.md.
+    Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021 (GradInit).
     """
-    settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
-                                 score=score, target_norm=target_norm,
-                                 trial_steps=trial_steps,
-                                 trial_learning_rate=trial_learning_rate,
-                                 probe_range=probe_range, verbose=verbose)
-    result, _ = _select(model, x, settings, y=y, loss=loss)
-    return result
+    return _Selection(model, SelectionSettings(**settings)).run(x, y, loss)
 
 
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
+@_with_settings(_PARAMETER("k", _PARAMETER.POSITIONAL_OR_KEYWORD, default=_DEFAULTS["k"]),
+                _PARAMETER("x", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
+                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
+                _PARAMETER("loss", _PARAMETER.KEYWORD_ONLY, default=None))
 class SampledLyapunov(keras.callbacks.Callback):
     """Callback running Sampled Lyapunov initialization before training.
 
@@ -521,18 +486,15 @@ class SampledLyapunov(keras.callbacks.Callback):
     that the selection was superseded.
 
     Args:
-        k: number of candidates (integer >= 1).
-        x: probe inputs (see :func:`sample_initialization`); default: uniform
-            probes on the model's input shape.
-        seed: None or an integer >= 0.
-        verbose: 0 silent, 1 (default) a progress bar and a summary line.
-        layers, num_probes, target_norm, probe_range: as in
-            :func:`sample_initialization`.
+        %(k)s
+        %(data)s
+%(settings)s
 
-    The arguments but ``x`` and ``y`` form one :class:`SelectionSettings`,
-    validated here, kept as ``self.settings`` (and readable as ``self.k``, ``self.seed``,
-    ...); ``get_config`` is its :meth:`SelectionSettings.config` (data is not
-    configuration; layer objects given in ``layers`` are stored by name).
+    The settings (every argument but ``x``, ``y`` and ``loss``, which are data,
+    not configuration) form one :class:`SelectionSettings`, validated here and
+    kept as ``self.settings`` (readable as ``self.k``, ``self.seed``, ...);
+    ``get_config`` is its :meth:`SelectionSettings.config` (layer objects given
+    in ``layers`` are stored by name).
 
     Example:
         >>> model.fit(x, y, callbacks=[SampledLyapunov(k=10, x=x[:256], y=y[:256], seed=0)])
@@ -540,23 +502,19 @@ class SampledLyapunov(keras.callbacks.Callback):
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4.
     """
 
-    def __init__(self, k=10, x=None, y=None, seed=None, verbose=1, layers="lyapunov",
-                 num_probes=256, score="auto", target_norm=None,
-                 trial_steps=DEFAULT_TRIAL_STEPS, trial_learning_rate=1e-3,
-                 probe_range=DEFAULT_PROBE_RANGE):
+    def __init__(self, k=_DEFAULTS["k"], x=None, y=None, *, loss=None, **settings):
         super().__init__()
-        self.settings = SelectionSettings(k=k, seed=seed, layers=layers, num_probes=num_probes,
-                                          score=score, target_norm=target_norm,
-                                          trial_steps=trial_steps,
-                                          trial_learning_rate=trial_learning_rate,
-                                          probe_range=probe_range, verbose=verbose)
+        self.settings = SelectionSettings(k=k, **settings)
         self.x = x
         self.y = y
+        self.loss = loss
         self.result = None
         self._selected = []  # the kernels the selection replaced, until training starts
 
     def on_train_begin(self, logs=None):
-        self.result, self._selected = _select(self.model, self.x, self.settings, y=self.y)
+        selection = _Selection(self.model, self.settings)
+        self.result = selection.run(self.x, self.y, self.loss)
+        self._selected = selection.replaced
 
     def on_epoch_begin(self, epoch, logs=None):
         kernels, self._selected = self._selected, []
@@ -564,8 +522,8 @@ class SampledLyapunov(keras.callbacks.Callback):
             reason = ("the kernels were replaced after the selection, before training "
                       "(e.g. BackupAndRestore restored a backup)")
             self.result = dataclasses.replace(self.result, chosen=None, skipped=reason)
-            warnings.warn(f"SampledLyapunov: {reason}; training continues from those "
-                          "weights.", UserWarning)
+            _validation.warn(f"SampledLyapunov: {reason}; training continues from those "
+                             "weights.")
 
     def get_config(self):
         return self.settings.config()
@@ -575,11 +533,11 @@ class SampledLyapunov(keras.callbacks.Callback):
         return cls(**config)
 
 
-def _setting(name):
+def _read_only_setting(name):
     return property(lambda self: getattr(self.settings, name),
                     doc=f"``{name}`` of ``self.settings`` (read-only).")
 
 
-for _field in dataclasses.fields(SelectionSettings):
-    setattr(SampledLyapunov, _field.name, _setting(_field.name))
+for _field in _SETTINGS:
+    setattr(SampledLyapunov, _field.name, _read_only_setting(_field.name))
 del _field

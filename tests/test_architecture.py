@@ -11,8 +11,16 @@ import keras_lyapunov
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The package as imported: the source tree, or an installed wheel (CI tests both).
 PACKAGE = pathlib.Path(keras_lyapunov.__file__).resolve().parent
-PROJECT_CODE = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
 OUR_PACKAGES = ("keras_lyapunov", "experiments", "examples", "benchmarks", "scripts")
+BESIDE_THE_PACKAGE = ("experiments", "examples", "benchmarks", "scripts")
+# The only private modules code beside the package may import, and who may: the
+# experiments' seed registry derives seeds as the library does, and the studies
+# measure the selection's scores through their one documented internal interface.
+PRIVATE_IMPORTS_ALLOWED = {
+    "experiments/seeds.py": {"keras_lyapunov._seeds"},
+    "benchmarks/trainability.py": {"keras_lyapunov._scores"},
+    "benchmarks/selection.py": {"keras_lyapunov._scores"},
+}
 
 
 def located(path):
@@ -59,9 +67,47 @@ def underscore_imports(path):
     return found
 
 
-@pytest.mark.parametrize("path", python_files(*PROJECT_CODE), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", python_files(*OUR_PACKAGES), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_module_uses_another_modules_underscore_names(path):
     assert underscore_imports(path) == []
+
+
+def private_modules_imported(path):
+    """The private modules of keras_lyapunov a file imports (``keras_lyapunov._x``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "keras_lyapunov" and len(parts) > 1 and parts[1].startswith("_") \
+                    and (located(f"keras_lyapunov/{parts[1]}.py")).exists():
+                found.add(".".join(parts[:2]))
+    return found
+
+
+@pytest.mark.parametrize("path", python_files(*BESIDE_THE_PACKAGE),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_code_beside_the_package_imports_no_private_module_but_the_allowed(path):
+    relative = path.relative_to(REPO).as_posix()
+    assert private_modules_imported(path) <= PRIVATE_IMPORTS_ALLOWED.get(relative, set())
+
+
+def test_the_allow_list_names_real_files_and_real_imports():
+    # A stale entry would silently widen the door: each one must still be used.
+    for relative, modules in PRIVATE_IMPORTS_ALLOWED.items():
+        assert private_modules_imported(REPO / relative) == modules, relative
+
+
+@pytest.mark.parametrize("path", python_files(*OUR_PACKAGES, "tests"),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_nothing_imports_the_examples(path):
+    # Examples are leaves: what they would share belongs in experiments/.
+    assert "examples" not in imported_modules(path)
 
 
 def imported_modules(path):
@@ -113,7 +159,7 @@ def cited_sections(text):
 def test_every_theory_citation_resolves():
     sections = theory_sections()
     assert sections == set(range(1, max(sections) + 1))
-    files = [*python_files(*PROJECT_CODE, "tests"), REPO / "README.md",
+    files = [*python_files(*OUR_PACKAGES, "tests"), REPO / "README.md",
              *sorted((REPO / "benchmarks" / "results").glob("*.md"))]
     files.remove(pathlib.Path(__file__).resolve())  # this file names what it looks for
     citations = 0

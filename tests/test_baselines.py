@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, theory
-from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal
+from keras_lyapunov.baselines import INITIALIZERS, he_normal, scaled_orthogonal, untruncated_he_normal
 
 
-def test_he_normal_is_the_untruncated_slope_aware_he_law():
+def test_untruncated_he_normal_is_the_slope_aware_he_law():
     slope, shape = 0.1, (50, 40)
-    init = he_normal(slope, seed=keras.random.SeedGenerator(0))
+    init = untruncated_he_normal(slope, seed=keras.random.SeedGenerator(0))
     draws = np.concatenate([keras.ops.convert_to_numpy(init(shape)).ravel() for _ in range(10)])
     sigma = theory.he_scale(50, slope)
     assert sigma == pytest.approx(math.sqrt(2 / (1 + slope**2) / 50), rel=1e-15)
@@ -27,7 +27,7 @@ def test_scaled_orthogonal_has_the_he_gain():
     w = keras.ops.convert_to_numpy(scaled_orthogonal(slope, seed=1)((6, 6))).astype("float64")
     gain = theory.he_scale(6, slope, distribution="orthogonal")
     np.testing.assert_allclose(w.T @ w, gain**2 * np.eye(6), atol=1e-5)  # float32 draws
-    assert he_normal(1.0).scale == 1.0 and scaled_orthogonal(1.0).gain == 1.0
+    assert untruncated_he_normal(1.0).scale == 1.0 and scaled_orthogonal(1.0).gain == 1.0
 
 
 def test_registry_entries_make_fresh_seeded_initializers():
@@ -43,3 +43,9 @@ def test_registry_entries_make_fresh_seeded_initializers():
                                       keras.ops.convert_to_numpy(second((4, 4))))
     assert INITIALIZERS["lyapunov-orthogonal"](0.2).slope == 0.2
     assert len({entry.label for entry in INITIALIZERS.values()}) == len(INITIALIZERS)
+
+
+def test_the_old_name_he_normal_still_works_and_says_it_is_deprecated():
+    with pytest.warns(DeprecationWarning, match="untruncated_he_normal"):
+        old = he_normal(0.1, seed=3)
+    assert old.get_config() == untruncated_he_normal(0.1, seed=3).get_config()

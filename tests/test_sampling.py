@@ -59,7 +59,7 @@ def test_chooses_the_argmin_and_the_model_holds_it():
     assert result.selected and result.chosen == int(np.argmin(result.scores))
     assert result.chosen_score == result.scores.min()
     # The model now holds the chosen candidate: its score, recomputed here, matches.
-    np.testing.assert_allclose(mean_log_gain(model, x), result.log_gains[result.chosen],
+    np.testing.assert_allclose(mean_log_gain(model, x), result.statistics[result.chosen],
                                rtol=1e-5, atol=1e-5)
     assert np.all(np.isfinite(result.scores)) and len(result.seeds) == 8
     assert len(set(result.scores)) == 8  # candidates really differ
@@ -88,8 +88,8 @@ def test_target_norm_scores_log_mean_output_norm():
     result = sample_initialization(model, x, k=6, seed=2, target_norm=3.0)
     y = keras.ops.convert_to_numpy(model(x))
     stat = math.log(np.mean(np.linalg.norm(y, axis=1)))
-    assert abs(stat - result.log_gains[result.chosen]) < 1e-5
-    np.testing.assert_allclose(result.scores, np.abs(result.log_gains - math.log(3.0)))
+    assert abs(stat - result.statistics[result.chosen]) < 1e-5
+    np.testing.assert_allclose(result.scores, np.abs(result.statistics - math.log(3.0)))
     assert result.chosen == int(np.argmin(result.scores))
 
 
@@ -105,7 +105,7 @@ def test_measures_before_a_saturating_head_and_restores_it():
     h = keras.Model(model.inputs, head.input)(x)
     z = keras.ops.convert_to_numpy(keras.ops.matmul(h, head.kernel) + head.bias)
     stat = np.mean(np.log(np.linalg.norm(z, axis=1) / np.linalg.norm(x, axis=1)))
-    assert abs(stat - result.log_gains[result.chosen]) < 1e-4
+    assert abs(stat - result.statistics[result.chosen]) < 1e-4
 
 
 def test_softmax_layer_head():
@@ -211,7 +211,7 @@ def test_functional_and_subclassed_models():
         sample_initialization(sub, k=2)
     result = sample_initialization(sub, probes(), k=3, seed=0, score="scale-free")
     assert result.selected and len(result.variables) == 6
-    np.testing.assert_allclose(mean_log_gain(sub, probes()), result.log_gains[result.chosen],
+    np.testing.assert_allclose(mean_log_gain(sub, probes()), result.statistics[result.chosen],
                                atol=1e-5)
 
 
@@ -283,7 +283,7 @@ def test_non_finite_candidates_are_discarded():
     result = sample_initialization(model, probes(), k=12, seed=0)
     finite = np.isfinite(result.scores)
     assert 0 < finite.sum() < 12  # some candidates discarded, some kept
-    assert np.all(np.isnan(result.log_gains[~finite]))
+    assert np.all(np.isnan(result.statistics[~finite]))
     assert finite[result.chosen]
     assert keras.ops.convert_to_numpy(dense.kernel)[0, 0] > 0
 
@@ -578,7 +578,7 @@ def test_every_saturating_output_is_measured_before_its_activation():
 
 def test_tiny_probes_are_not_mistaken_for_zero():
     result = sample_initialization(stack(), probes() * 1e-23, k=2, seed=0)
-    assert result.selected and np.all(np.isfinite(result.log_gains))
+    assert result.selected and np.all(np.isfinite(result.statistics))
 
 
 def test_dict_probes_of_a_single_input_model():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_lyapunov._forward import variable_values
-from keras_lyapunov._scores import mean_loss, trial_loss
+from keras_lyapunov._scores import mean_loss, trial_loss, trial_losses
 
 
 def classifier(seed=0):
@@ -40,6 +40,30 @@ def test_trial_loss_is_the_loss_after_keras_adamw_steps(steps):
         model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0)
     reference = float(model.evaluate(x, y, batch_size=len(x), verbose=0))
     np.testing.assert_allclose(value, reference, rtol=2e-6)
+
+
+def test_trial_losses_are_the_trial_loss_after_every_step_on_both_batches():
+    # Entry s of the trajectory is the loss after s steps taken on the probes: on
+    # the probes, what trial_loss(s) returns; on the other batch, the loss there of
+    # the weights that s full-batch steps of Keras's AdamW on the probes reach.
+    model, (x, y) = classifier(), data()
+    x_other, y_other = data(12)
+    x_other = x_other[::-1] * 0.5
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    probe_losses, other_losses = trial_losses(model, loss, 3, 1e-2, 0.004)(
+        *variable_values(model), x, y, x_other, y_other)
+    probe_losses = keras.ops.convert_to_numpy(probe_losses)
+    other_losses = keras.ops.convert_to_numpy(other_losses)
+    assert probe_losses.shape == other_losses.shape == (4,)
+    expected = [float(keras.ops.convert_to_numpy(trial_loss(model, loss, steps, 1e-2, 0.004)(
+        *variable_values(model), x, y))) for steps in range(4)]
+    np.testing.assert_allclose(probe_losses, expected, rtol=2e-6)
+    model.layers[1].rate = 0.0
+    model.compile(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.004), loss=loss)
+    for steps in range(4):  # Keras's own AdamW, evaluated on the other batch after each step
+        np.testing.assert_allclose(other_losses[steps], float(model.evaluate(
+            x_other, y_other, batch_size=len(x_other), verbose=0)), rtol=2e-6)
+        model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
 
 
 def test_trial_loss_does_not_touch_a_built_optimizer():

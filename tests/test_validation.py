@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_lyapunov import _validation
+from keras_lyapunov import _seeds, _validation
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.0, True, "3", None, np.bool_(True)])
@@ -40,7 +40,9 @@ def test_interval_open_unit_one_of_and_seeds():
         with pytest.raises(ValueError, match="`verbose` must be one of"):
             _validation.one_of(bad, "verbose", (0, 1, 2))
     assert _validation.optional_seed(None) is None and _validation.optional_seed(7) == 7
-    assert 1 <= _validation.resolved_seed(None) < 2**31
+    seeds = {_seeds.fresh_seed() for _ in range(20)}  # Keras's convention, [1, 1e9]
+    assert len(seeds) > 1 and all(1 <= seed <= 10**9 for seed in seeds)
+    assert _seeds.base_seed(7) == 7 and 1 <= _seeds.base_seed(None) <= 10**9
     for bad in [-1, 1.5, True]:
         with pytest.raises(ValueError, match="`seed`"):
             _validation.optional_seed(bad)

@@ -50,7 +50,7 @@ def fake_record(rng, family, seed, kind="iid"):
             initial_loss=float(loss[0]), grad_log_norms=list(rng.normal(size=5)),
             gradient_quotient=rng.uniform(), trial_loss=list(loss), trial_held_loss=list(loss),
             **{f"{name}_{d}": rng.uniform() for name in ("cosine", "rank")
-               for d in analysis.DEPTHS})
+               for d in analysis.REPORTED_DEPTHS})
     return record
 
 
@@ -72,3 +72,37 @@ def test_report_ranks_a_score_that_predicts_the_outcome_first():
     text = analysis.markdown(report, "fake", "command")
     assert "| probe loss after 5 trial AdamW steps |" in text
     assert text.index("trial AdamW") < text.index("former default")
+
+
+def test_the_study_measures_one_initialization_through_the_library():
+    # The collection (JAX, like the study) yields every statistic the analysis reads;
+    # the shipped scores come from keras_lyapunov._scores, not from copies.
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("the study's unshipped statistics are written in JAX")
+    from benchmarks import trainability
+    from experiments.methods import build_mlp
+    from keras_lyapunov import _scores
+
+    rng = np.random.default_rng(0)
+    probes = (rng.uniform(size=(32, 20)).astype("float32"), rng.integers(0, 3, 32))
+    held_out = (rng.uniform(size=(16, 20)).astype("float32"), rng.integers(0, 3, 16))
+    x_uniform, directions = trainability.study_inputs(probes)
+    library = trainability.LibraryScores(20, 3, probes, held_out, x_uniform)
+    weights = build_mlp(20, 10, trainability.HIDDEN, 3, method="lyapunov-normal",
+                        seed=4).get_weights()
+    record = trainability.initialization_record(library, weights, probes, directions)
+    needed = fake_record(rng, "normal", 0)
+    assert set(needed) - {"family", "kind", "seed", "accuracy", "accuracy_order_b",
+                          "accuracy_extra"} <= set(record)
+    assert len(record["trial_loss"]) == trainability.TRIAL_STEPS + 1
+    # the same numbers as the library's selection statistic and trial, called directly
+    model = library.model
+    values = ([v.value for v in model.trainable_variables],
+              [v.value for v in model.non_trainable_variables])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    five = _scores.trial_loss(model, loss, 5, trainability.LEARNING_RATE)(*values, *probes)
+    assert record["trial_loss"][5] == pytest.approx(float(five), rel=1e-5)
+    with _scores.scorer(model, "scale-free", probes[0]) as scoring:
+        assert record["scale_free"] == pytest.approx(float(scoring.statistic()), abs=1e-5)

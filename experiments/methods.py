@@ -17,12 +17,12 @@ import math
 import keras
 import numpy as np
 
-from keras_lyapunov import SampledLyapunov
+from keras_lyapunov import SampledLyapunov, sample_initialization
 from experiments.seeds import EXPERIMENT_LAYERS, derive_seed
 from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.networks import leaky_relu_mlp
 
-__all__ = ["METHODS", "Method", "build_mlp", "lsuv", "prepare"]
+__all__ = ["METHODS", "Method", "build_mlp", "initialize", "lsuv", "prepare"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +133,14 @@ def lsuv(model, x, *, tolerance=0.1, max_iterations=10):
     return variances
 
 
+def _selection(spec, x_probe, y_probe, k, seed, target_norm):
+    """The arguments of a sampled method's selection (for the callback or the function)."""
+    if spec.paper_score:
+        return dict(x=x_probe, k=k, seed=seed, verbose=0, score="target-norm",
+                    target_norm=target_norm)
+    return dict(x=x_probe, y=y_probe, k=k, seed=seed, verbose=0)
+
+
 def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     """Applies LSUV now, or returns the SampledLyapunov callback for ``fit``.
 
@@ -151,9 +159,24 @@ def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     spec = METHODS[method]
     if spec.lsuv:
         lsuv(model, x_probe)
-    if spec.paper_score:
-        return [SampledLyapunov(k=k, x=x_probe, seed=seed, verbose=0, score="target-norm",
-                                target_norm=target_norm)]
     if spec.sampled:
-        return [SampledLyapunov(k=k, x=x_probe, y=y_probe, seed=seed, verbose=0)]
+        return [SampledLyapunov(**_selection(spec, x_probe, y_probe, k, seed, target_norm))]
     return []
+
+
+def initialize(model, method, x_probe, y_probe, *, k, seed, loss, target_norm=1.0):
+    """Applies the method's step before training now: LSUV, or the sampled selection.
+
+    What :func:`prepare`'s callback does in ``fit``, for weights that are then
+    trained elsewhere (e.g. by ``experiments.training.ClassifierTrainer``).
+
+    Args:
+        model, method, x_probe, y_probe, k, seed, target_norm: as :func:`prepare`.
+        loss: the loss the model will be trained with (the default score's trial).
+    """
+    spec = METHODS[method]
+    if spec.lsuv:
+        lsuv(model, x_probe)
+    if spec.sampled:
+        sample_initialization(model, loss=loss,
+                              **_selection(spec, x_probe, y_probe, k, seed, target_norm))

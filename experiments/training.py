@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from experiments.methods import METHODS, build_mlp, prepare
-from experiments.seeds import EXPERIMENT_DATA, derive_seed
+from experiments.seeds import EXPERIMENT_DATA, derive_seed, set_random_seed
 
 __all__ = ["ClassifierTrainer", "compile_classifier", "run_regression", "run_task",
            "train_classifier", "train_regression"]
@@ -34,7 +34,7 @@ def train_regression(method, sample, x_eval, y_eval, *, width, hidden, steps, ch
     Returns:
         A float array of the test MSE at each checkpoint (``inf`` once diverged).
     """
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     model = build_mlp(x_eval.shape[1], width, hidden, y_eval.shape[1], method=method,
                       slope=slope, seed=seed)
     rng = np.random.default_rng(derive_seed(seed, EXPERIMENT_DATA))
@@ -84,7 +84,8 @@ class ClassifierTrainer:
 
     For studies that train many initializations of one architecture: the model
     and its train step are built and compiled once; each call loads the
-    weights, zeroes the optimizer and trains under a given data order.
+    weights, zeroes the optimizer and trains under the data order of
+    ``order_seed`` (the same for every call, the first included).
 
     Args:
         model: a built classifier of the architecture (its weights are replaced per call).
@@ -100,13 +101,18 @@ class ClassifierTrainer:
         self.optimizer = compile_classifier(
             model, epochs * steps_per_epoch, learning_rate=learning_rate,
             weight_decay=weight_decay, steps_per_execution=steps_per_epoch)
+        # Keras's first fit of a model draws one extra shuffle while it builds the
+        # training state, so its data order differs from every later fit's with the
+        # same seed. One batch built it here: every call trains under the same order.
+        model.fit(train[0][:batch_size], train[1][:batch_size], batch_size=batch_size,
+                  epochs=1, verbose=0)
 
     def __call__(self, weights, order_seed):
         """Evaluation accuracy after each epoch (0 where not finite), from ``weights``."""
         self.model.set_weights(weights)
         for variable in self.optimizer.variables:
             variable.assign(np.zeros(variable.shape, variable.dtype))
-        keras.utils.set_random_seed(order_seed)  # the data order
+        set_random_seed(order_seed)  # the data order
         history = self.model.fit(*self.train, batch_size=self.batch_size, epochs=self.epochs,
                                  verbose=0, validation_data=self.evaluation)
         accuracy = np.array(history.history["val_accuracy"], dtype=float)
@@ -131,7 +137,7 @@ def train_classifier(method, train, evaluation, *, epochs, seed=0, learning_rate
         A float array of the evaluation accuracy after each epoch.
     """
     (x_train, y_train), (x_eval, y_eval) = train, evaluation
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     classes = int(max(np.max(y_train), np.max(y_eval))) + 1
     model = build_mlp(x_train.shape[1], width, hidden, classes, method=method, slope=slope,
                       seed=seed)

@@ -62,6 +62,22 @@ def _layer_kernels(layer):
     return found
 
 
+def all_kernels(model):
+    """[(variable, initializer)] of every layer's built KERNEL_VARIABLES, frozen ones included.
+
+    Only kernel variables: their initializer attribute is what drew them, while
+    e.g. an LSTM builds its bias with ones for the forget gate beside its
+    ``bias_initializer``.
+    """
+    found, seen = [], set()
+    for layer in all_layers(model):
+        for variable, initializer in _layer_kernels(layer):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append((variable, initializer))
+    return found
+
+
 def _with_sublayers(layer):
     flatten = getattr(layer, "_flatten_layers", None)
     return list(flatten(include_self=True, recursive=True)) if flatten else [layer]

@@ -19,6 +19,21 @@ def variable_values(model):
             [v.value for v in model.non_trainable_variables])
 
 
+def read_tensor(value):
+    """``value`` as a tensor of its current value: a variable is read, not handed on.
+
+    A compiled function shared across models must take tensors: TensorFlow captures
+    a variable it is given (a tf.distribute ``MirroredVariable`` is one, and
+    ``keras.ops.convert_to_tensor`` passes it through) on the first trace. JAX and
+    torch values are already tensors, and are returned without a copy.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(value)
+    return keras.ops.convert_to_tensor(value)
+
+
 def _inference_kwargs(model):
     # stateless_call hands its keywords to call() as they are (unlike __call__,
     # which drops `training` when call() does not take it).

@@ -42,17 +42,38 @@ def _unbatched(batch, sample_ndim):
     return batch.ndim == sample_ndim if sample_ndim is not None else batch.ndim < 2
 
 
-def take_probes(x, num_probes, sample_ndim=None):
-    """Up to ``num_probes`` rows of ``x`` (see :func:`take_labelled_probes`)."""
-    return take_labelled_probes(x, num_probes, sample_ndim)[0]
+def _array_like(value):
+    return (isinstance(value, np.ndarray) or keras.ops.is_tensor(value)
+            or hasattr(value, "__array__"))
+
+
+def _is_labelled_batch(x):
+    """Whether ``x`` is one ``(x, y[, w])`` tuple of arrays with as many rows each."""
+    if not (isinstance(x, tuple) and len(x) in (2, 3)) or not all(map(_array_like, x)):
+        return False
+    lengths = {int(np.shape(keras.ops.convert_to_numpy(item))[0]) if np.ndim(
+        keras.ops.convert_to_numpy(item)) else -1 for item in x}
+    return len(lengths) == 1 and -1 not in lengths
+
+
+def _is_list_of_batches(x, sample_ndim):
+    """Whether a list or tuple holds batches: ``(x, y)`` tuples, or arrays one rank up."""
+    if not x:
+        return False
+    if all(isinstance(item, (tuple, list)) and item and _array_like(item[0]) for item in x):
+        return True
+    batch_ndim = None if sample_ndim is None else sample_ndim + 1
+    return all(_array_like(item) and (np.ndim(item) == batch_ndim if batch_ndim is not None
+                                      else np.ndim(item) >= 2) for item in x)
 
 
 def take_labelled_probes(x, num_probes, sample_ndim=None):
     """Up to ``num_probes`` rows of ``x``, and their labels when ``x`` yields ``(x, y)``.
 
     Args:
-        x: the probe source (array, tensor, dict, tf.data or any iterable); batches
-            of an iterable may be ``(x, y[, w])`` tuples.
+        x: the probe source (array, tensor, dict, tf.data or any iterable, a list
+            of batches included); batches may be ``(x, y[, w])`` tuples, and so
+            may ``x`` itself (one labelled batch).
         num_probes: rows wanted.
         sample_ndim: the rank of one sample, when known (to recognise unbatched data).
 
@@ -64,10 +85,18 @@ def take_labelled_probes(x, num_probes, sample_ndim=None):
         ValueError: naming ``x``, for data that cannot give a batch of probes.
     """
     x = _single_input(x)
-    if isinstance(x, np.ndarray) or keras.ops.is_tensor(x) or hasattr(x, "__array__"):
+    if _array_like(x):
         return np.asarray(keras.ops.convert_to_numpy(x))[:num_probes], None
-    if isinstance(x, (list, tuple)):
-        return np.asarray(x)[:num_probes], None
+    if _is_labelled_batch(x):
+        x = [x]  # one (x, y[, w]) batch
+    if isinstance(x, (list, tuple)) and not _is_list_of_batches(x, sample_ndim):
+        try:
+            return np.asarray(x)[:num_probes], None
+        except ValueError as error:
+            raise ValueError(
+                "`x` must be an array, a tensor, one (x, y) tuple, or an iterable of "
+                "batches (arrays, or (x, y) tuples). Received: a "
+                f"{type(x).__name__} that is none of these ({error}).") from error
     try:
         iterator = iter(x)
     except TypeError as error:
@@ -135,10 +164,13 @@ def probe_inputs(model, x, num_probes, probe_range, seed):
     return labelled_probe_inputs(model, x, num_probes, probe_range, seed)[0]
 
 
-def labelled_probe_inputs(model, x, num_probes, probe_range, seed):
+def labelled_probe_inputs(model, x, num_probes, probe_range, seed, taken=None):
     """The probe batch as a backend tensor: the first ``num_probes`` rows of ``x``, or
     uniform draws on ``probe_range`` over the model's input shape when ``x`` is None;
     and the labels that came with ``x`` as ``(x, y)`` batches (a NumPy array), or None.
+
+    ``taken``: what :func:`take_labelled_probes` already read from ``x`` (so that a
+    one-shot iterator is read once), or None to read it here.
 
     Raises:
         ValueError: naming ``x`` when it cannot serve as probes.
@@ -160,7 +192,8 @@ def labelled_probe_inputs(model, x, num_probes, probe_range, seed):
             (num_probes, *shape), minval=low, maxval=high, dtype=dtype or "float32",
             seed=derive_seed(seed, _seeds.UNIFORM_PROBES),
         ), None
-    probes, labels = take_labelled_probes(x, num_probes, None if shape is None else len(shape))
+    probes, labels = taken or take_labelled_probes(
+        x, num_probes, None if shape is None else len(shape))
     if probes.dtype.kind not in "iuf" or probes.ndim < 2 or len(probes) == 0:
         raise ValueError(
             "`x` must hold a batch of numeric probe inputs of shape (batch, ...). "
@@ -174,12 +207,18 @@ def labelled_probe_inputs(model, x, num_probes, probe_range, seed):
         )
     if not np.all(np.isfinite(probes)):
         raise ValueError("`x` contains NaN or infinite values; probe inputs must be finite.")
-    # Exact zeros, not a zero norm: the norm of a tiny float32 input underflows.
-    if np.any(np.all(probes.reshape(len(probes), -1) == 0, axis=1)):
-        raise ValueError(
-            "`x` contains an all-zero probe input; the scale-free score divides by ||x||."
-        )
     return keras.ops.convert_to_tensor(probes, dtype=dtype or keras.config.floatx()), labels
+
+
+def require_nonzero_rows(probes, needs):
+    """Raises a ValueError naming ``x`` if a probe is all zeros (``needs`` says why it matters).
+
+    Exact zeros, not a zero norm: the norm of a tiny float32 input underflows.
+    """
+    ops = keras.ops
+    flat = ops.reshape(probes, (ops.shape(probes)[0], -1))
+    if bool(ops.convert_to_numpy(ops.any(ops.all(flat == 0, axis=1)))):
+        raise ValueError(f"`x` contains an all-zero probe input; {needs}.")
 
 
 def log_norms(tensors):

@@ -24,9 +24,8 @@ import math
 import weakref
 
 import keras
-import numpy as np
 
-from keras_lyapunov._forward import compile_function
+from keras_lyapunov._forward import compile_function, read_tensor
 from keras_lyapunov._seeds import reseeded, takes_seed
 
 # Fingerprints are kept on the host as tuples of two Python ints.
@@ -39,6 +38,10 @@ _FIXED = weakref.WeakKeyDictionary()
 _SELECTED = {}
 # backend -> the compiled fingerprinting of a list of tensors
 _COMPILED = {}
+
+# Initializers that draw nothing at random: a re-draw repeats the original exactly.
+_DETERMINISTIC = (keras.initializers.Zeros, keras.initializers.Ones,
+                  keras.initializers.Constant, keras.initializers.Identity)
 
 _GOLDEN = -1640531535  # 0x9E3779B1 as an int32: odd, so every entry's bits count
 
@@ -99,9 +102,11 @@ def fingerprints(values):
     """
     if not values:
         return []
+    # Every value is read into a tensor first: the compiled function is shared by every
+    # model of the process, and a variable handed to it (a tf.distribute MirroredVariable
+    # is one) would be captured on the first trace and read again for every later model.
     table = keras.ops.convert_to_numpy(_compiled_fingerprints()(
-        [keras.ops.convert_to_tensor(value) if isinstance(value, np.ndarray) else value
-         for value in values]))
+        [read_tensor(value) for value in values]))
     return [(int(a), int(b)) for a, b in table]
 
 
@@ -185,12 +190,15 @@ def _draw_missing(pairs):
                     generator = generator or keras.random.SeedGenerator(0)
                     pending.append((record, 3, _redraw_from_state(
                         initializer, generator, record[0], shape, dtype)))
-        elif takes_seed(initializer) and seed is not None:
-            # A fixed seed: the initializer returns the same values on every call.
+        elif takes_seed(initializer) and seed is not None or isinstance(
+                initializer, _DETERMINISTIC):
+            # A fixed seed, or no randomness: the same values on every call.
             cache = _FIXED.setdefault(initializer, {})
             if (shape, dtype) not in cache:
                 cache[(shape, dtype)] = ()  # queued
-                pending.append((cache, (shape, dtype), _redraw(initializer, seed, shape, dtype)))
+                value = (initializer(shape, dtype=dtype) if isinstance(initializer, _DETERMINISTIC)
+                         else _redraw(initializer, seed, shape, dtype))
+                pending.append((cache, (shape, dtype), value))
     for (store, key, _), value in zip(pending, fingerprints([p[2] for p in pending])):
         store[key] = value
 
@@ -208,6 +216,14 @@ def _known(variable, initializer):
     return known
 
 
+def _current_and_known(pairs):
+    """For each ``(variable, initializer)``: its fingerprint now, and the known fresh ones."""
+    _draw_missing(pairs)
+    current = fingerprints([variable.value for variable, _ in pairs])
+    return [(now, _known(variable, initializer) - {None})
+            for (variable, initializer), now in zip(pairs, current)]
+
+
 def fresh_flags(pairs):
     """For each ``(variable, initializer)``: does it hold its initializer's draw or a selection?
 
@@ -217,7 +233,20 @@ def fresh_flags(pairs):
     Returns:
         A list of bools. Only fingerprints (integers) cross to the host.
     """
-    _draw_missing(pairs)
-    current = fingerprints([variable.value for variable, _ in pairs])
-    return [now in _known(variable, initializer)
-            for (variable, initializer), now in zip(pairs, current)]
+    return [now in known for now, known in _current_and_known(pairs)]
+
+
+def moved_flags(pairs):
+    """For each ``(variable, initializer)``: has it provably moved from its initial value?
+
+    True only where the origin is known (a fixed-seed or deterministic initializer,
+    a recorded Lyapunov draw, or a selection) and the variable holds none of those
+    values; False where it holds one, or where its origin cannot be told.
+
+    Args:
+        pairs: a sequence of ``(variable, initializer)``.
+
+    Returns:
+        A list of bools. Only fingerprints (integers) cross to the host.
+    """
+    return [bool(known) and now not in known for now, known in _current_and_known(pairs)]

@@ -37,7 +37,7 @@ from keras_lyapunov._forward import (
     value_and_gradients,
     variable_values,
 )
-from keras_lyapunov._probes import log_norms
+from keras_lyapunov._probes import log_norms, require_nonzero_rows
 
 SCORES = ("auto", "loss", "scale-free", "target-norm")
 NORM_SCORES = ("scale-free", "target-norm")
@@ -170,7 +170,9 @@ def linear_head(model):
 
     Each output layer that is a ``Softmax`` layer, or whose ``activation`` is one of
     :data:`SATURATING_ACTIVATIONS`, computes its input (pre-activation) instead
-    inside the block, and is restored on exit, also on an exception.
+    inside the block, and is restored on exit, also on an exception. A recurrent
+    output layer (LSTM, GRU, SimpleRNN) is measured as it is: its activation acts
+    on the cell's state, not on the output.
     """
     with contextlib.ExitStack() as stack:
         described = []
@@ -178,6 +180,10 @@ def linear_head(model):
             activation = getattr(layer, "activation", None)
             if isinstance(layer, keras.layers.Softmax):
                 described.append(stack.enter_context(_softmax_layer_as_identity(layer)))
+            elif isinstance(layer, keras.layers.RNN):
+                # An RNN's activation acts inside its cell on the state (and has no
+                # setter); the output is not a squashed pre-activation: measured as it is.
+                described.append(f"the output of {layer.name!r} (a recurrent layer, as it is)")
             elif activation is not None and activation_name(activation) in SATURATING_ACTIVATIONS:
                 described.append(stack.enter_context(
                     _linear_activation(layer, activation_name(activation))))
@@ -359,6 +365,8 @@ def scorer(model, score, probes, labels=None, loss=None, *, target_norm=None,
             "trial AdamW steps",
             lambda: trial(*variable_values(model), probes, labels), lambda value: value)
         return
+    if score == "scale-free":
+        require_nonzero_rows(probes, "the scale-free score divides by ||x||")
     log_target = (math.log(target_norm or DEFAULT_TARGET_NORM) if score == "target-norm"
                   else 0.0)
     log_input_norms = log_norms(probes)

@@ -68,6 +68,21 @@ def one_of(value, name, options):
     return options[options.index(value)]
 
 
+def verbosity(value, name="verbose"):
+    """Keras's ``verbose`` values (0, 1, 2, True, False, ``"auto"``) as 0, 1 or 2.
+
+    ``"auto"`` is 1, as in ``model.fit``; booleans are 0 and 1.
+    """
+    if isinstance(value, str) and value == "auto":
+        return 1
+    if isinstance(value, _BOOLS):
+        return int(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1, 2):
+        return int(value)
+    raise ValueError(
+        f"`{name}` must be 0, 1, 2, True, False or 'auto'. Received: {name}={value!r}.")
+
+
 def interval(value, name):
     """A pair ``(low, high)`` of finite numbers with ``low < high``, as floats."""
     message = (

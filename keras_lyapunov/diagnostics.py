@@ -19,7 +19,12 @@ import numpy as np
 from keras_lyapunov import _seeds, _validation, theory
 from keras_lyapunov._candidates import CandidateDrawer, is_frozen, selected_kernels
 from keras_lyapunov._forward import compile_function, stateless_outputs, variable_values
-from keras_lyapunov._probes import DEFAULT_PROBE_RANGE, log_norms, probe_inputs
+from keras_lyapunov._probes import (
+    DEFAULT_PROBE_RANGE,
+    log_norms,
+    probe_inputs,
+    require_nonzero_rows,
+)
 from keras_lyapunov._seeds import base_seed, derive_seed, reseeded, takes_seed
 from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.initializers import kernel_law
@@ -397,6 +402,7 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
     for message in messages if warn else ():
         warnings.warn(message, UserWarning, stacklevel=2)
     probes = probe_inputs(model, x, num_probes, probe_range, seed)
+    require_nonzero_rows(probes, "signal_report measures log ||h_l|| - log ||x||")
     measured = _measure(model, chain, probes, samples, seed)
 
     rows, estimates = [], {}

@@ -23,6 +23,7 @@ import dataclasses
 import inspect
 import math
 import textwrap
+import weakref
 
 import keras
 import numpy as np
@@ -31,6 +32,8 @@ from keras_lyapunov import _provenance, _seeds, _validation
 from keras_lyapunov._candidates import (
     KERNEL_VARIABLES,
     CandidateDrawer,
+    all_kernels,
+    all_layers,
     selected_kernels,
     unselected_seeded_variables,
 )
@@ -38,7 +41,7 @@ from keras_lyapunov._probes import (
     DEFAULT_PROBE_RANGE,
     labelled_probe_inputs,
     probe_labels,
-    take_probes,
+    take_labelled_probes,
 )
 from keras_lyapunov._scores import (
     DEFAULT_TRIAL_LEARNING_RATE,
@@ -127,8 +130,8 @@ class SelectionSettings:
     probe_range: tuple = _setting(
         DEFAULT_PROBE_RANGE, "``(low, high)`` of the uniform probes drawn on the model's "
         "input shape when no ``x`` is given.")
-    verbose: int = _setting(1, "0 silent; 1 or 2 a progress bar over candidates and a "
-                            "summary line.")
+    verbose: int = _setting(1, "0 (or False) silent; 1, 2, True or ``\"auto\"`` a progress "
+                            "bar over candidates and a summary line, as in ``fit``.")
 
     def __post_init__(self):
         checked = {
@@ -144,7 +147,7 @@ class SelectionSettings:
             "trial_learning_rate": _validation.positive_finite(
                 self.trial_learning_rate, "trial_learning_rate"),
             "probe_range": _validation.interval(self.probe_range, "probe_range"),
-            "verbose": _validation.one_of(self.verbose, "verbose", (0, 1, 2)),
+            "verbose": _validation.verbosity(self.verbose),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -287,14 +290,36 @@ def _prior_training(model):
     return None
 
 
+def _shown(paths):
+    return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+
+def _moved_weights(model, kernels):
+    """Which other kernels of the model provably moved from their initial values, in words."""
+    selected = {id(kernel) for _, kernel, _ in kernels}
+    others = [(variable, initializer) for variable, initializer in all_kernels(model)
+              if id(variable) not in selected]
+    moved = [variable.path for (variable, _), flag in zip(others, _provenance.moved_flags(others))
+             if flag]
+    if not moved:
+        return None
+    return (f"{len(moved)} other weights of the model ({_shown(moved)}) no longer hold their "
+            "initializers' values: the model has trained, or was loaded or set by hand, and "
+            "those weights may have learned with the kernels a selection would replace. Pass "
+            "layers=[...] naming the layers to re-sample to select anyway")
+
+
+def _unbuilt_layers(model):
+    return [layer.name for layer in all_layers(model) if not layer.built]
+
+
 def _stale_kernels(kernels):
     """Which kernels do not hold their initializer's draw, in words; None when all do."""
     flags = _provenance.fresh_flags([(kernel, initializer) for _, kernel, initializer in kernels])
     if all(flags):
         return None
     stale = [kernel.path for (_, kernel, _), ok in zip(kernels, flags) if not ok]
-    shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
-    return (f"{len(stale)} of {len(kernels)} kernels ({shown}) do not hold the values their "
+    return (f"{len(stale)} of {len(kernels)} kernels ({_shown(stale)}) do not hold the values their "
             "initializer drew: they were trained, loaded or set by hand, or their origin "
             "cannot be told (a Keras initializer seeded by a SeedGenerator)")
 
@@ -322,12 +347,18 @@ class _Selection:
         reason = _prior_training(self.model)
         if reason is not None:
             return self._skipped(reason)
-        kernels = self._kernels(x, y)
+        if y is not None and x is None:
+            raise ValueError("`y` labels the probes in `x`: pass `x` too.")
+        taken = self._build(x)
+        kernels = self._kernels()
         reason = _stale_kernels(kernels)
+        if reason is None and not isinstance(self.settings.layers, tuple):
+            reason = _moved_weights(self.model, kernels)
         if reason is not None:
             return self._skipped(reason)
         probes, labels_from_x = labelled_probe_inputs(
-            self.model, x, self.settings.num_probes, self.settings.probe_range, self.seed)
+            self.model, x, self.settings.num_probes, self.settings.probe_range, self.seed,
+            taken=taken)
         labels = probe_labels(y, probes, labels_from_x)
         loss = model_loss(self.model, loss)
         score = resolve_score(self.settings.score, target_norm=self.settings.target_norm,
@@ -343,15 +374,26 @@ class _Selection:
             seed=self.seed, seeds=(), variables=(), measured_at="", skipped=reason,
         )
 
-    def _kernels(self, x, y):
-        """The kernels to re-draw (the model built first if needed), with its warnings."""
-        model, layers = self.model, self.settings.layers
-        if y is not None and x is None:
-            raise ValueError("`y` labels the probes in `x`: pass `x` too.")
-        if not model.built:
-            if x is None:
+    def _build(self, x):
+        """Builds an unbuilt model (or unbuilt layers) on the probes; returns what was read.
+
+        ``x`` is read once here and the same rows serve as probes later, so a
+        one-shot iterator loses nothing; None when the model was built already.
+        """
+        model = self.model
+        if model.built and not _unbuilt_layers(model):
+            return None
+        if x is None:
+            if not model.built:
                 raise ValueError("`x` is required to build an unbuilt model before sampling.")
-            model(take_probes(x, 1))  # unbuilt: the input rank is not known yet
+            return None  # a model built by build(shape): _kernels says what is missing
+        taken = take_labelled_probes(x, self.settings.num_probes)
+        model(taken[0][:1])  # unbuilt: the input rank is not known yet
+        return taken
+
+    def _kernels(self):
+        """The kernels to re-draw, with the model's warnings."""
+        model, layers = self.model, self.settings.layers
         for message in slope_mismatches(model):
             _validation.warn(message)
         kernels = selected_kernels(model, layers)
@@ -362,6 +404,12 @@ class _Selection:
                 f"SampledLyapunov re-draws {names} variables only; these come from seeded "
                 f"initializers too and are left as they are: {', '.join(left_out)}.")
         if not kernels:
+            unbuilt = _unbuilt_layers(model)
+            if unbuilt:
+                raise ValueError(
+                    f"No kernel to re-sample yet: the layers {_shown(unbuilt)} are not built "
+                    "(model.build(shape) marks a subclassed model built without building its "
+                    "layers). Pass `x`, or call the model on a batch first.")
             raise ValueError(
                 f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
                 "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
@@ -372,26 +420,28 @@ class _Selection:
     def _choose(self, kernels, score, probes, labels, loss):
         """Scores every candidate and leaves the best in the kernels."""
         ops, settings, k = keras.ops, self.settings, self.settings.k
-        drawer = CandidateDrawer(kernels)
-        variables = tuple(kernel.path for _, kernel, _ in kernels)
-        seeds = tuple(derive_seed(self.seed, _seeds.CANDIDATES, i) for i in range(k))
-        scores = np.full(k, np.inf)
-        statistics = np.full(k, np.nan)
-        backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
         progbar = (keras.utils.Progbar(k, verbose=settings.verbose, unit_name="candidate")
                    if settings.verbose else None)
+        if progbar is not None:
+            progbar.update(0)  # shown before any work, however large k is
+        drawer = CandidateDrawer(kernels)
+        variables = tuple(kernel.path for _, kernel, _ in kernels)
+        seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
+        backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
         try:
             with scorer(self.model, score, probes, labels, loss,
                         target_norm=settings.target_norm, trial_steps=settings.trial_steps,
                         trial_learning_rate=settings.trial_learning_rate) as scoring:
-                for i, candidate_seed in enumerate(seeds):
-                    drawer.assign(candidate_seed)
+                for i in range(k):
+                    seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
+                    drawer.assign(seeds[-1])
                     value = float(ops.convert_to_numpy(scoring.statistic()))
-                    if math.isfinite(value):
-                        statistics[i] = value
-                        scores[i] = scoring.to_score(value)
+                    finite = math.isfinite(value)
+                    statistics.append(value if finite else math.nan)
+                    scores.append(scoring.to_score(value) if finite else math.inf)
                     if progbar is not None:
-                        progbar.update(i + 1, values=[("score", scores[i])])
+                        progbar.update(i + 1, values=[("score", scores[-1])])
+            seeds, scores, statistics = tuple(seeds), np.array(scores), np.array(statistics)
             if not np.any(np.isfinite(scores)):
                 _restore(backup)
                 _validation.warn(f"SampledLyapunov: all {k} candidates gave non-finite "
@@ -448,8 +498,10 @@ def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
     Only kernels that provably still hold their initializer's draw (or an
     earlier selection's choice) are replaced: if any selected kernel was
     trained, loaded or set by hand, or its origin cannot be told, or the model
-    has trained (``optimizer.iterations > 0``), nothing is changed and a warning
-    names the reason. On any exception (``KeyboardInterrupt`` included) the
+    has trained (``optimizer.iterations > 0``), or (with ``layers`` not a list)
+    another kernel of the model provably moved from its initial value, nothing
+    is changed and a warning names the reason. ``x`` is read once, also when it
+    builds an unbuilt model. On any exception (``KeyboardInterrupt`` included) the
     original weights are restored exactly; candidates with non-finite outputs
     are discarded, and if all are, the original weights are kept (with a
     warning).
@@ -463,6 +515,11 @@ def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
     Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021 (GradInit).
     """
     return _Selection(model, SelectionSettings(**settings)).run(x, y, loss)
+
+
+# On the model: (the fit's params, the callback that selected in that fit). Keras hands
+# one params dict to every callback of a fit, so it tells one fit from the next.
+_FIT_SELECTION = "_keras_lyapunov_fit_selection"
 
 
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
@@ -483,7 +540,9 @@ class SampledLyapunov(keras.callbacks.Callback):
     the kernels after the selection and before the first step (e.g.
     ``keras.callbacks.BackupAndRestore`` listed after this one, restoring a
     backup), training continues from those weights and ``self.result`` says
-    that the selection was superseded.
+    that the selection was superseded. Of two ``SampledLyapunov`` callbacks in
+    one ``fit``, the first selects and the second leaves the weights as they
+    are (its ``result`` says why).
 
     Args:
         %(k)s
@@ -513,6 +572,15 @@ class SampledLyapunov(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         selection = _Selection(self.model, self.settings)
+        earlier = self.model.__dict__.get(_FIT_SELECTION)
+        if (earlier is not None and self.params is not None and earlier[0] is self.params
+                and earlier[1]() is not self):
+            # Two callbacks in one fit: the first one's choice stays, and its result true.
+            self.result = selection._skipped(
+                "another SampledLyapunov callback already selected in this fit; pass one")
+            self._selected = []
+            return
+        object.__setattr__(self.model, _FIT_SELECTION, (self.params, weakref.ref(self)))
         self.result = selection.run(self.x, self.y, self.loss)
         self._selected = selection.replaced
 

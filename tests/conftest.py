@@ -10,20 +10,10 @@ import pytest  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _shared_dir():
-    for candidate in (REPO / "shared", REPO.parent / "shared"):
-        if (candidate / "reference").is_dir():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def reference_dir():
-    """The paper's reference tables (../shared/reference beside the checkout)."""
-    shared = _shared_dir()
-    if shared is None:
-        pytest.skip("reference tables not found: ../shared/reference is absent")
-    return shared / "reference"
+    """The paper's published reference tables (its Appendix D.3), kept in tests/data."""
+    return REPO / "tests" / "data"
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_check.py")
 
 
-def run(mode):
-    out = subprocess.run([sys.executable, SCRIPT, mode], capture_output=True, text=True,
+def run(mode, *args):
+    out = subprocess.run([sys.executable, SCRIPT, mode, *args], capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -46,6 +46,19 @@ def test_mirrored_strategy_over_two_cpus():
     report = run("mirrored")
     check(report, devices=2)
     assert report["pieces"] == 2 * 20  # 20 weights, mirrored on 2 replicas
+
+
+@needs_tensorflow
+@pytest.mark.parametrize("devices", [1, 2])
+def test_several_models_in_one_process_each_fingerprinted_as_itself(devices):
+    # Reliability round 3, D1: a compiled fingerprint shared by the process once captured
+    # the first model's MirroredVariables, so later models were judged by its weights.
+    report = run("mirrored_models", str(devices))
+    assert report["devices"] == devices
+    assert report["own_fingerprints"] == [True] * 4 and report["distinct_fingerprints"] == 4
+    assert report["fresh_selected"] == [True, True]  # the function, and the callback in fit
+    assert report["hand_skipped"] and report["hand_kept"] and report["hand_warned"]
+    assert report["loaded_skipped"] and report["loaded_kept"]
 
 
 @needs_jax

@@ -279,7 +279,7 @@ class SelectionResult:
 # --------------------------------------------------------------------------
 
 
-def _prior_training(model):
+def _prior_training_reason(model):
     """Why the model counts as trained (its optimizer stepped, or a fit resumes), or None."""
     optimizer = getattr(model, "optimizer", None)
     iterations = getattr(optimizer, "iterations", None)
@@ -294,7 +294,7 @@ def _shown(paths):
     return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
-def _moved_weights(model, kernels):
+def _moved_weights_reason(model, kernels):
     """Which other kernels of the model provably moved from their initial values, in words."""
     selected = {id(kernel) for _, kernel, _ in kernels}
     others = [(variable, initializer) for variable, initializer in all_kernels(model)
@@ -313,7 +313,7 @@ def _unbuilt_layers(model):
     return [layer.name for layer in all_layers(model) if not layer.built]
 
 
-def _stale_kernels(kernels):
+def _stale_kernels_reason(kernels):
     """Which kernels do not hold their initializer's draw, in words; None when all do."""
     flags = _provenance.fresh_flags([(kernel, initializer) for _, kernel, initializer in kernels])
     if all(flags):
@@ -344,16 +344,16 @@ class _Selection:
 
     def run(self, x=None, y=None, loss=None):
         """Runs the selection in place; returns its :class:`SelectionResult`."""
-        reason = _prior_training(self.model)
+        reason = _prior_training_reason(self.model)
         if reason is not None:
             return self._skipped(reason)
         if y is not None and x is None:
             raise ValueError("`y` labels the probes in `x`: pass `x` too.")
         taken = self._build(x)
         kernels = self._kernels()
-        reason = _stale_kernels(kernels)
+        reason = _stale_kernels_reason(kernels)
         if reason is None and not isinstance(self.settings.layers, tuple):
-            reason = _moved_weights(self.model, kernels)
+            reason = _moved_weights_reason(self.model, kernels)
         if reason is not None:
             return self._skipped(reason)
         probes, labels_from_x = labelled_probe_inputs(

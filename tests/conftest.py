@@ -1,11 +1,11 @@
 import os
+import pathlib
 
+import pytest
+
+# Before any test module imports Keras (neither pytest nor pathlib does).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import pathlib  # noqa: E402
-
-import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ __all__ = ["ClassifierTrainer", "compile_classifier", "run_regression", "run_tas
            "train_classifier", "train_regression"]
 
 
-def _steps_per_execution():
+def _steps_per_execution(steps=10):
     """Several steps per compiled call (tiny models are dispatch-bound); torch allows 1."""
-    return 1 if keras.backend.backend() == "torch" else 10
+    return 1 if keras.backend.backend() == "torch" else steps
 
 
 def train_regression(method, sample, x_eval, y_eval, *, width, hidden, steps, checkpoints,
@@ -100,7 +100,7 @@ class ClassifierTrainer:
         steps_per_epoch = math.ceil(len(train[0]) / batch_size)
         self.optimizer = compile_classifier(
             model, epochs * steps_per_epoch, learning_rate=learning_rate,
-            weight_decay=weight_decay, steps_per_execution=steps_per_epoch)
+            weight_decay=weight_decay, steps_per_execution=_steps_per_execution(steps_per_epoch))
         # Keras's first fit of a model draws one extra shuffle while it builds the
         # training state, so its data order differs from every later fit's with the
         # same seed. One batch built it here: every call trains under the same order.

@@ -346,9 +346,8 @@ def test_settings_are_validated_once_frozen_and_the_callbacks_config():
     np.full((4, 8), np.nan, dtype="float32"),
     np.array([[np.inf] * 8], dtype="float32"),
     np.zeros((4, 5), dtype="float32"),
-    np.zeros((4, 8), dtype="float32"),
     np.array(["a"] * 8),
-])
+])  # all-zero rows are refused by the scale-free score only (tests/test_faults.py)
 def test_bad_probes_raise_naming_x(bad):
     model = stack()
     before = weights(model)

@@ -47,13 +47,18 @@ def _array_like(value):
             or hasattr(value, "__array__"))
 
 
+def _rows(value):
+    """The leading dimension of an array or tensor (read off its shape, no copy), or None."""
+    shape = getattr(value, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) and shape[0] is not None else None
+
+
 def _is_labelled_batch(x):
     """Whether ``x`` is one ``(x, y[, w])`` tuple of arrays with as many rows each."""
     if not (isinstance(x, tuple) and len(x) in (2, 3)) or not all(map(_array_like, x)):
         return False
-    lengths = {int(np.shape(keras.ops.convert_to_numpy(item))[0]) if np.ndim(
-        keras.ops.convert_to_numpy(item)) else -1 for item in x}
-    return len(lengths) == 1 and -1 not in lengths
+    rows = {_rows(item) for item in x}
+    return len(rows) == 1 and None not in rows
 
 
 def _is_list_of_batches(x, sample_ndim):

@@ -23,7 +23,6 @@ Data: scikit-learn's bundled 8x8 digits by default (offline, 1,797 images);
 
 import argparse
 import importlib.util
-import math
 import os
 import time
 import warnings
@@ -32,7 +31,7 @@ import numpy as np
 
 from experiments.command_line import parse_methods
 from experiments.data import load_digits, load_image_data
-from experiments.methods import METHODS, build_mlp, initialize
+from experiments.methods import METHODS, build_mlp, default_k, initialize
 from experiments.training import ClassifierTrainer
 from keras_lyapunov import signal_report
 
@@ -135,7 +134,7 @@ def main(argv=None):
     trainer = ClassifierTrainer(build_mlp(**architecture, method="he"), train, test,
                                 epochs=args.epochs, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate)
-    k = args.k or math.ceil(math.sqrt(args.depth))
+    k = args.k or default_k(args.depth)
     for method in methods:
         runs = []
         for seed in range(args.seeds):

@@ -22,7 +22,7 @@ from experiments.seeds import EXPERIMENT_LAYERS, derive_seed
 from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.networks import leaky_relu_mlp
 
-__all__ = ["METHODS", "Method", "build_mlp", "initialize", "lsuv", "prepare"]
+__all__ = ["METHODS", "Method", "build_mlp", "default_k", "initialize", "lsuv", "prepare"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +65,11 @@ METHODS = {
         paper_score=True),
     "lsuv": Method("LSUV", "orthogonal", "orthogonal", lsuv=True),
 }
+
+
+def default_k(depth):
+    """The candidates of the sampled methods: ``ceil(sqrt(depth))``, the paper's O(sqrt(depth))."""
+    return math.ceil(math.sqrt(depth))
 
 
 def build_mlp(input_dim, width, hidden, output_dim, *, method, slope=0.01, seed=0):

@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from experiments.methods import METHODS, build_mlp, prepare
+from experiments.methods import METHODS, build_mlp, default_k, prepare
 from experiments.seeds import EXPERIMENT_DATA, derive_seed, set_random_seed
 
 __all__ = ["ClassifierTrainer", "compile_classifier", "run_regression", "run_task",
@@ -39,7 +39,7 @@ def train_regression(method, sample, x_eval, y_eval, *, width, hidden, steps, ch
                       slope=slope, seed=seed)
     rng = np.random.default_rng(derive_seed(seed, EXPERIMENT_DATA))
     x_train, y_train = sample(rng, steps * batch_size)
-    k = k or math.ceil(math.sqrt(hidden + 2))
+    k = k or default_k(hidden + 2)
     # The paper's score keeps the candidate whose expected output norm is closest
     # to the target: here the mean target norm. The default scores by the loss.
     target_norm = float(np.mean(np.linalg.norm(y_train[:256], axis=1)))
@@ -141,7 +141,7 @@ def train_classifier(method, train, evaluation, *, epochs, seed=0, learning_rate
     classes = int(max(np.max(y_train), np.max(y_eval))) + 1
     model = build_mlp(x_train.shape[1], width, hidden, classes, method=method, slope=slope,
                       seed=seed)
-    k = k or math.ceil(math.sqrt(hidden + 2))
+    k = k or default_k(hidden + 2)
     callbacks = prepare(model, method, x_train[:256], y_train[:256], k=k, seed=seed)
     compile_classifier(model, epochs * math.ceil(len(x_train) / batch_size),
                        learning_rate=learning_rate, weight_decay=weight_decay)

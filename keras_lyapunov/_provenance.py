@@ -216,37 +216,28 @@ def _known(variable, initializer):
     return known
 
 
-def _current_and_known(pairs):
-    """For each ``(variable, initializer)``: its fingerprint now, and the known fresh ones."""
+FRESH, MOVED, UNKNOWN = "fresh", "moved", "unknown"
+
+
+def states(pairs):
+    """For each ``(variable, initializer)``: where its current value comes from.
+
+    ``FRESH``: it holds its initializer's draw (a re-draw of a fixed-seed or
+    deterministic initializer, or a recorded Lyapunov draw) or what a selection
+    left in it; ``MOVED``: its origin is known and it holds none of those values
+    (trained, loaded or set by hand); ``UNKNOWN``: its origin cannot be told.
+
+    Args:
+        pairs: a sequence of ``(variable, initializer)``.
+
+    Returns:
+        A list of ``FRESH``, ``MOVED`` or ``UNKNOWN``. All variables go through one
+        compiled fingerprint call; only integers cross to the host.
+    """
     _draw_missing(pairs)
     current = fingerprints([variable.value for variable, _ in pairs])
-    return [(now, _known(variable, initializer) - {None})
-            for (variable, initializer), now in zip(pairs, current)]
-
-
-def fresh_flags(pairs):
-    """For each ``(variable, initializer)``: does it hold its initializer's draw or a selection?
-
-    Args:
-        pairs: a sequence of ``(variable, initializer)``.
-
-    Returns:
-        A list of bools. Only fingerprints (integers) cross to the host.
-    """
-    return [now in known for now, known in _current_and_known(pairs)]
-
-
-def moved_flags(pairs):
-    """For each ``(variable, initializer)``: has it provably moved from its initial value?
-
-    True only where the origin is known (a fixed-seed or deterministic initializer,
-    a recorded Lyapunov draw, or a selection) and the variable holds none of those
-    values; False where it holds one, or where its origin cannot be told.
-
-    Args:
-        pairs: a sequence of ``(variable, initializer)``.
-
-    Returns:
-        A list of bools. Only fingerprints (integers) cross to the host.
-    """
-    return [bool(known) and now not in known for now, known in _current_and_known(pairs)]
+    found = []
+    for (variable, initializer), now in zip(pairs, current):
+        known = _known(variable, initializer) - {None}
+        found.append(FRESH if now in known else MOVED if known else UNKNOWN)
+    return found

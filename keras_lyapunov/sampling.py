@@ -294,34 +294,38 @@ def _shown(paths):
     return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
-def _moved_weights_reason(model, kernels):
-    """Which other kernels of the model provably moved from their initial values, in words."""
-    selected = {id(kernel) for _, kernel, _ in kernels}
-    others = [(variable, initializer) for variable, initializer in all_kernels(model)
-              if id(variable) not in selected]
-    moved = [variable.path for (variable, _), flag in zip(others, _provenance.moved_flags(others))
-             if flag]
-    if not moved:
-        return None
-    return (f"{len(moved)} other weights of the model ({_shown(moved)}) no longer hold their "
-            "initializers' values: the model has trained, or was loaded or set by hand, and "
-            "those weights may have learned with the kernels a selection would replace. Pass "
-            "layers=[...] naming the layers to re-sample to select anyway")
-
-
 def _unbuilt_layers(model):
     return [layer.name for layer in all_layers(model) if not layer.built]
 
 
-def _stale_kernels_reason(kernels):
-    """Which kernels do not hold their initializer's draw, in words; None when all do."""
-    flags = _provenance.fresh_flags([(kernel, initializer) for _, kernel, initializer in kernels])
-    if all(flags):
-        return None
-    stale = [kernel.path for (_, kernel, _), ok in zip(kernels, flags) if not ok]
-    return (f"{len(stale)} of {len(kernels)} kernels ({_shown(stale)}) do not hold the values their "
-            "initializer drew: they were trained, loaded or set by hand, or their origin "
-            "cannot be told (a Keras initializer seeded by a SeedGenerator)")
+def _provenance_reason(model, kernels, layers):
+    """Why the kernels must not be replaced, in words; None when they may be.
+
+    A selected kernel that does not hold its initializer's draw (or a
+    selection's choice) stops it; so does, unless ``layers`` names the layers,
+    another kernel of the model that provably moved from its initial value.
+    One fingerprint call serves both checks.
+    """
+    pairs = [(kernel, initializer) for _, kernel, initializer in kernels]
+    selected = {id(kernel) for kernel, _ in pairs}
+    others = [] if isinstance(layers, tuple) else [
+        (variable, initializer) for variable, initializer in all_kernels(model)
+        if id(variable) not in selected]
+    found = _provenance.states(pairs + others)
+    stale = [kernel.path for (kernel, _), state in zip(pairs, found)
+             if state != _provenance.FRESH]
+    if stale:
+        return (f"{len(stale)} of {len(kernels)} kernels ({_shown(stale)}) do not hold the "
+                "values their initializer drew: they were trained, loaded or set by hand, or "
+                "their origin cannot be told (a Keras initializer seeded by a SeedGenerator)")
+    moved = [variable.path for (variable, _), state in zip(others, found[len(pairs):])
+             if state == _provenance.MOVED]
+    if moved:
+        return (f"{len(moved)} other weights of the model ({_shown(moved)}) no longer hold "
+                "their initializers' values: the model has trained, or was loaded or set by "
+                "hand, and those weights may have learned with the kernels a selection would "
+                "replace. Pass layers=[...] naming the layers to re-sample to select anyway")
+    return None
 
 
 def _restore(backup):
@@ -351,9 +355,7 @@ class _Selection:
             raise ValueError("`y` labels the probes in `x`: pass `x` too.")
         taken = self._build(x)
         kernels = self._kernels()
-        reason = _stale_kernels_reason(kernels)
-        if reason is None and not isinstance(self.settings.layers, tuple):
-            reason = _moved_weights_reason(self.model, kernels)
+        reason = _provenance_reason(self.model, kernels, self.settings.layers)
         if reason is not None:
             return self._skipped(reason)
         probes, labels_from_x = labelled_probe_inputs(

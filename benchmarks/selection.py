@@ -16,8 +16,8 @@ leave them) it measures, through the public API, on the current Keras backend:
 - one training epoch (60,000 samples, batch 256, AdamW), the first (which
   includes Keras tracing its train step) and a steady one; the selection as a
   fraction of an epoch (goal: under 10% for k = 10);
-- the same for the loss score (the default when labels are given: AdamW trial
-  steps on the labelled probes), model-cold and warm, as a fraction of an epoch;
+- (the loss score, the default in fit, trains through fit's own train step:
+  its cost as the user meets it is ``benchmarks/sampled_cost.py``'s);
 - how the cost grows with k and with depth.
 
 Usage:
@@ -93,18 +93,6 @@ def select(model, k):
     return seconds
 
 
-LABELS = np.random.default_rng(2).integers(0, 10, 256)
-
-
-def select_by_loss(model, k, loss):
-    """One selection with the default score for labelled probes (the trial loss)."""
-    results = []
-    seconds = timed(lambda: results.append(
-        sample_initialization(model, probes(), LABELS, k=k, seed=0, loss=loss, verbose=0)))
-    assert results[0].selected and results[0].score == "loss", results[0]
-    return seconds
-
-
 def epoch_times(model, samples):
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(samples, 784)).astype("float32")
@@ -148,17 +136,6 @@ def main():
     print(f"selection / epoch (goal < 10%): process-cold / first epoch "
           f"{100 * process_cold / first:.1f}%, model-cold / steady epoch "
           f"{100 * cold / steady:.1f}%, warm / steady epoch {100 * warm / steady:.1f}%")
-
-    loss_model = paper_model()
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # as compiled: one
-    loss_cold = select_by_loss(loss_model, k, loss)
-    loss_warm = statistics.median(select_by_loss(loss_model, k, loss) for _ in range(3))
-    print("\n## The loss score (default with labels): k = 10, 256 labelled probes, "
-          "trial steps as default")
-    print(f"selection model-cold (includes tracing the trial): {1e3 * loss_cold:.0f} ms; "
-          f"warm: {1e3 * loss_warm:.0f} ms = {100 * loss_warm / steady:.1f}% of the steady "
-          f"epoch of {samples} samples, {100 * loss_warm / (steady * 10_000 / samples):.1f}% "
-          "of an epoch of 10,000 samples (the trainability study's)")
 
     print("\n## Growth with k (paper model, warm)")
     print("| k | selection (ms) | bound (ms) | ratio |\n|---:|---:|---:|---:|")

@@ -10,7 +10,9 @@ subset (10,000 training images, the 10,000 test images), every initialization
   (``keras_lyapunov._scores``: the scale-free mean log-gain, with data and with
   uniform probes; the paper's log of the mean output norm, target 1; the initial
   loss and the loss after 1-40 trial AdamW steps on the probe batch, GradInit's
-  "loss after a step" run longer, also on a held-out batch), and, in JAX, what
+  "loss after a step" run longer: the model's own train step, the selection's
+  trial in ``keras_lyapunov._trials``; older records also hold the loss on a
+  held-out batch after the library's former AdamW trial), and, in JAX, what
   the library does not ship: the per-probe spread of log-gains, the trajectory of the mean log-norm
   through depth (deepest dip and highest peak relative to layer 1, RMS), angular
   diversity (mean pairwise cosine, effective rank) at several depths,
@@ -37,13 +39,12 @@ Usage (JAX backend; about 45 minutes on 2 cores; mnist1d needs ``pip install mni
     python -m benchmarks.trainability --data-dir /usr/share/datasets/fashion-mnist
     python -m benchmarks.trainability --dataset mnist1d --inits 100 --layerwise 10
     python -m benchmarks.trainability --analyze   # the report again, from the records
-    python -m benchmarks.trainability --data-dir /usr/share/datasets/fashion-mnist --verify 100
+    python -m benchmarks.trainability --data-dir /usr/share/datasets/fashion-mnist --trials
 """
 
-import datetime
 import json
+import math
 import os
-import platform
 import time
 
 import jax
@@ -55,8 +56,8 @@ from benchmarks import RESULTS
 from experiments.data import load_study_data, study_data_parser
 from experiments.methods import build_mlp
 from experiments.seeds import DATA_ORDER, LAYERWISE, derive_seed
-from experiments.training import ClassifierTrainer
-from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, _scores
+from experiments.training import ClassifierTrainer, compile_classifier
+from keras_lyapunov import LyapunovNormal, LyapunovOrthogonal, _scores, _trials
 
 SLOPE = 0.01
 WIDTH = 10
@@ -77,34 +78,42 @@ LAYERWISE_SEED_OFFSET = 1_000_000
 
 
 class LibraryScores:
-    """The shipped scores of an initialization, through ``keras_lyapunov._scores``.
+    """The shipped scores of an initialization, through the library's own code.
 
-    One model of the study's architecture is built once; each call loads an
-    initialization's weights into it, so every compiled function is traced once.
+    One model of the study's architecture is built and compiled as the harness
+    trains it (``experiments.training.compile_classifier``: AdamW, cosine decay
+    over the 15 epochs) once; each call loads an initialization's weights into
+    it, so every compiled function is traced once. The norm statistics come
+    from ``keras_lyapunov._scores``; the losses after 0-40 trial steps from
+    ``keras_lyapunov._trials``, the selection's trial: the model's own train
+    step on the probe batch (the study's stand-in for fit's first batch).
     """
 
-    def __init__(self, input_dim, classes, probes, held_out, x_uniform):
+    def __init__(self, input_dim, classes, probes, x_uniform, steps_per_epoch):
         self.model = build_mlp(input_dim, WIDTH, HIDDEN, classes, method="lyapunov-orthogonal")
-        self.probes, self.held_out = probes, held_out
-        self.x_uniform = x_uniform
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # as trained
-        self.trial = _scores.trial_losses(self.model, loss, TRIAL_STEPS, LEARNING_RATE,
-                                          weight_decay=WEIGHT_DECAY)
+        compile_classifier(self.model, EPOCHS * steps_per_epoch, learning_rate=LEARNING_RATE,
+                           weight_decay=WEIGHT_DECAY)
+        self.probes, self.x_uniform = probes, x_uniform
+        self.batch = tuple(keras.ops.convert_to_tensor(part) for part in probes)
 
     def _statistic(self, score, x, **options):
         with _scores.scorer(self.model, score, x, **options) as scoring:
             return scoring.statistic()
 
-    def __call__(self, weights):
+    def trial_losses(self, weights):
+        """The training losses of ``weights`` after 0..TRIAL_STEPS trial steps (inf once diverged)."""
         self.model.set_weights(weights)
-        losses, held = self.trial([v.value for v in self.model.trainable_variables],
-                                  [v.value for v in self.model.non_trainable_variables],
-                                  *self.probes, *self.held_out)
+        with _trials.restoring_trial(self.model, self.batch) as trial:
+            losses = trial.losses(TRIAL_STEPS)
+        return losses + [math.inf] * (TRIAL_STEPS + 1 - len(losses))
+
+    def __call__(self, weights):
+        losses = self.trial_losses(weights)
         return {
             "scale_free": self._statistic("scale-free", self.probes[0]),
             "scale_free_uniform": self._statistic("scale-free", self.x_uniform),
             "log_mean_norm": self._statistic("target-norm", self.probes[0], target_norm=1.0),
-            "initial_loss": losses[0], "trial_loss": losses, "trial_held_loss": held,
+            "initial_loss": losses[0], "trial_loss": losses,
         }
 
 
@@ -251,10 +260,11 @@ def initialization_record(library_scores, weights, probes, directions):
 
 
 def collect(args):
-    train, test, probes, held_out = load_study_data(args.dataset, args.data_dir, args.train_size)
+    train, test, probes, _ = load_study_data(args.dataset, args.data_dir, args.train_size)
     input_dim, classes = train[0].shape[1], int(train[1].max()) + 1
     x_uniform, directions = study_inputs(probes)
-    library_scores = LibraryScores(input_dim, classes, probes, held_out, x_uniform)
+    library_scores = LibraryScores(input_dim, classes, probes, x_uniform,
+                                   -(-len(train[0]) // BATCH))
     trainers = {epochs: ClassifierTrainer(
         build_mlp(input_dim, WIDTH, HIDDEN, classes, method="lyapunov-orthogonal"), train, test,
         epochs=epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
@@ -291,58 +301,36 @@ def collect(args):
                   f"{(len(todo) - count) * elapsed / count / 60:.1f} min left", flush=True)
 
 
-def verify(args):
-    """Re-measures the first ``args.verify`` recorded initializations through the library.
+def train_step_losses(args):
+    """Each recorded initialization's training losses over 40 steps of the selection's trial.
 
-    Writes ``trainability_verification.md``: per trial step, how far the library's
-    losses are from the recorded ones and whether the best-of-10 choice (over
-    consecutive groups of 10) agrees; and the largest relative difference of the
-    norm statistics and the initial loss.
+    The trial is the library's (``keras_lyapunov._trials``, through
+    :class:`LibraryScores`): the harness's own compiled train step on the probe
+    batch. Writes ``trainability/<dataset>_trials.jsonl`` (family, seed,
+    ``train_step_loss``), on which ``benchmarks.trainability_analysis``
+    evaluates the budget's allocation rules.
     """
-    from scipy import stats
-
-    train, _, probes, held_out = load_study_data(args.dataset, args.data_dir, args.train_size)
+    train, _, probes, _ = load_study_data(args.dataset, args.data_dir, args.train_size)
     input_dim, classes = train[0].shape[1], int(train[1].max()) + 1
-    path = os.path.join(RESULTS, "trainability", f"{args.dataset}.jsonl")
-    with open(path) as handle:
-        records = [r for r in map(json.loads, handle) if r["kind"] == "iid"][:args.verify]
-    x_uniform, directions = study_inputs(probes)
-    library_scores = LibraryScores(input_dim, classes, probes, held_out, x_uniform)
-    measured = [initialization_record(library_scores, build_mlp(
-        input_dim, WIDTH, HIDDEN, classes, method=FAMILIES[r["family"]], seed=r["seed"]
-    ).get_weights(), probes, directions) for r in records]
-    lines = [
-        f"# The trainability study's records, re-measured by the library ({args.dataset})", "",
-        f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Keras "
-        f"{keras.__version__} ({keras.backend.backend()}), Python {platform.python_version()}. "
-        f"Command: `python -m benchmarks.trainability --dataset {args.dataset}"
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --verify {args.verify}`.",
-        "", f"The first {len(records)} recorded initializations of "
-        f"`benchmarks/results/trainability/{args.dataset}.jsonl` (seeds 0-{len(records) // 2 - 1} "
-        "of both families), measured again through `keras_lyapunov._scores` (the selection's "
-        "own statistics and trial) and compared with the recorded values. Largest relative "
-        "difference:", ""]
-    for name in ("scale_free", "scale_free_uniform", "log_mean_norm", "initial_loss"):
-        worst = max(abs(m[name] - r[name]) / max(abs(r[name]), 1e-6)
-                    for m, r in zip(measured, records))
-        lines.append(f"- `{name}`: {worst:.1e}")
-    new = np.array([m["trial_loss"] for m in measured])
-    old = np.array([r["trial_loss"] for r in records])
-    relative = np.abs(new - old) / np.abs(old)
-    groups = len(records) // 10
-    lines += ["", "The loss on the probes after the trial steps (the `\"loss\"` score):", "",
-              "| trial steps | median relative difference | largest | Spearman | "
-              "best-of-10 choice agrees |", "|---:|---:|---:|---:|---:|"]
-    for step in (1, 2, 3, 5, 10, 20, 40):
-        agree = sum(np.argmin(new[g * 10:(g + 1) * 10, step])
-                    == np.argmin(old[g * 10:(g + 1) * 10, step]) for g in range(groups))
-        lines.append(
-            f"| {step} | {np.median(relative[:, step]):.1e} | {relative[:, step].max():.1e} | "
-            f"{stats.spearmanr(new[:, step], old[:, step]).statistic:.4f} | {agree}/{groups} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(os.path.join(RESULTS, "trainability_verification.md"), "w") as handle:
-        handle.write(text)
+    library_scores = LibraryScores(input_dim, classes, probes, study_inputs(probes)[0],
+                                   -(-len(train[0]) // BATCH))
+    records = [r for r in _records(args.dataset) if r["kind"] == "iid"]
+    path = os.path.join(RESULTS, "trainability", f"{args.dataset}_trials.jsonl")
+    start = time.time()
+    with open(path, "w") as handle:
+        for count, record in enumerate(records, 1):
+            losses = library_scores.trial_losses(build_mlp(
+                input_dim, WIDTH, HIDDEN, classes, method=FAMILIES[record["family"]],
+                seed=record["seed"]).get_weights())
+            handle.write(json.dumps({"family": record["family"], "seed": record["seed"],
+                                     "train_step_loss": [_as_json(v) for v in losses]}) + "\n")
+            if count % 50 == 0:
+                print(f"  {count}/{len(records)}  {time.time() - start:.0f} s", flush=True)
+
+
+def _records(dataset):
+    with open(os.path.join(RESULTS, "trainability", f"{dataset}.jsonl")) as handle:
+        return list(map(json.loads, handle))
 
 
 def main(argv=None):
@@ -354,12 +342,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--extra-epochs", type=int, default=2)
     parser.add_argument("--analyze", action="store_true", help="only analyze the records")
-    parser.add_argument("--verify", type=int, metavar="N",
-                        help="only re-measure the first N recorded initializations through the "
-                        "library and compare them with the records")
+    parser.add_argument("--trials", action="store_true",
+                        help="only measure every recorded initialization's losses over 40 "
+                        "steps of the model's own train step (the selection's trial)")
     args = parser.parse_args(argv)
-    if args.verify:
-        return verify(args)
+    if args.trials:
+        return train_step_losses(args)
     if not args.analyze:
         collect(args)
     from benchmarks import trainability_analysis

@@ -72,7 +72,8 @@ def scores():
         table[f"probe loss after {steps} trial AdamW steps"] = (
             lambda r, s=steps: r["trial_loss"][s], steps * gradient + forward, "trial")
         table[f"held-out loss after {steps} trial AdamW steps"] = (
-            lambda r, s=steps: r["trial_held_loss"][s], steps * gradient + HELD_OUT, "trial")
+            lambda r, s=steps: r.get("trial_held_loss", [math.inf] * (s + 1))[s],  # older records
+            steps * gradient + HELD_OUT, "trial")
     return table
 
 

@@ -23,6 +23,7 @@ Data: scikit-learn's bundled 8x8 digits by default (offline, 1,797 images);
 
 import argparse
 import importlib.util
+import math
 import os
 import time
 import warnings
@@ -32,8 +33,9 @@ import numpy as np
 from experiments.command_line import parse_methods
 from experiments.data import load_digits, load_image_data
 from experiments.methods import METHODS, build_mlp, default_k, initialize
-from experiments.training import ClassifierTrainer
+from experiments.training import ClassifierTrainer, compile_classifier
 from keras_lyapunov import signal_report
+from keras_lyapunov.sampling import DEFAULT_BUDGET_SHARE
 
 DEFAULT_METHODS = ("he", "lyapunov-orthogonal", "lyapunov-normal",
                    "sampled-lyapunov-orthogonal", "lsuv")
@@ -135,6 +137,8 @@ def main(argv=None):
                                 epochs=args.epochs, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate)
     k = args.k or default_k(args.depth)
+    steps = args.epochs * math.ceil(len(train[0]) / args.batch_size)
+    budget = max(k, round(DEFAULT_BUDGET_SHARE * steps))  # what the callback spends in fit
     for method in methods:
         runs = []
         for seed in range(args.seeds):
@@ -142,7 +146,8 @@ def main(argv=None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 initialize(model, method, train[0][:256], train[1][:256], k=k, seed=seed,
-                           loss=trainer.model.loss)
+                           budget=budget, compile_model=lambda m: compile_classifier(
+                               m, steps, learning_rate=args.learning_rate))
                 runs.append(100 * np.array(trainer(model.get_weights(), order_seed=seed)))
             print(f"  {METHODS[method].label:20s} seed {seed}: {runs[-1][-1]:5.1f}%   "
                   f"[{time.perf_counter() - start:5.0f} s]", flush=True)

@@ -2,7 +2,7 @@
 
 Also the trainability study's fixed splits (:func:`load_study_data`: a fixed
 training subset, the test set, and the probe and held-out batches a user has at
-hand), shared by ``benchmarks/trainability.py`` and ``benchmarks/sampled_training.py``.
+hand), shared by ``benchmarks/trainability.py`` and ``benchmarks/sampled_fit.py``.
 """
 
 import argparse
@@ -98,8 +98,9 @@ def load_study_data(dataset, data_dir, train_size):
     """``(train, test, probes, held_out)``: the trainability study's fixed splits.
 
     Args:
-        dataset: ``"fashion_mnist"``, ``"mnist"`` (see :func:`load_image_data`) or
-            ``"mnist1d"`` (generated locally; ``pip install mnist1d``).
+        dataset: ``"fashion_mnist"``, ``"mnist"`` (see :func:`load_image_data`),
+            ``"mnist1d"`` (generated locally; ``pip install mnist1d``) or ``"digits"``
+            (scikit-learn's bundled 8x8 digits, :func:`load_digits`).
         data_dir: a folder of IDX files, or None.
         train_size: training samples kept (a fixed permutation, seed 0).
 
@@ -116,6 +117,8 @@ def load_study_data(dataset, data_dir, train_size):
         data = mnist1d.data.make_dataset(settings)
         x_train, y_train = data["x"].astype("float32"), data["y"].astype("int32")
         x_test, y_test = data["x_test"].astype("float32"), data["y_test"].astype("int32")
+    elif dataset == "digits":
+        (x_train, y_train), (x_test, y_test) = load_digits()
     else:
         (x_train, y_train), (x_test, y_test) = load_image_data(dataset, data_dir)
     order = np.random.default_rng(0).permutation(len(x_train))
@@ -129,7 +132,7 @@ def study_data_parser(description):
     """The command line of the study's data: --dataset, --data-dir, --train-size."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", default="fashion_mnist",
-                        choices=["fashion_mnist", "mnist", "mnist1d"])
+                        choices=["fashion_mnist", "mnist", "mnist1d", "digits"])
     parser.add_argument("--data-dir", default=None, help="IDX folder (offline)")
     parser.add_argument("--train-size", type=int, default=10_000)
     return parser

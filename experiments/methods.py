@@ -143,7 +143,7 @@ def _selection(spec, x_probe, y_probe, k, seed, target_norm):
     if spec.paper_score:
         return dict(x=x_probe, k=k, seed=seed, verbose=0, score="target-norm",
                     target_norm=target_norm)
-    return dict(x=x_probe, y=y_probe, k=k, seed=seed, verbose=0)
+    return dict(k=k, seed=seed, verbose=0)  # the design card's call: fit's own data
 
 
 def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
@@ -152,8 +152,9 @@ def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     Args:
         model: a model from :func:`build_mlp`.
         method: its ``METHODS`` key.
-        x_probe: inputs used by LSUV and as the selection's probes.
-        y_probe: their labels (the default score, the loss after trial steps, uses them).
+        x_probe: inputs used by LSUV and as the probes of the paper's score.
+        y_probe: their labels (the default score trains on fit's own first batch;
+            :func:`initialize` uses these instead).
         k: candidates of the sampled methods.
         seed: integer seed of the selection.
         target_norm: the target output norm of the paper's score (``paper_score``).
@@ -169,7 +170,8 @@ def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     return []
 
 
-def initialize(model, method, x_probe, y_probe, *, k, seed, loss, target_norm=1.0):
+def initialize(model, method, x_probe, y_probe, *, k, seed, compile_model, budget=None,
+               target_norm=1.0):
     """Applies the method's step before training now: LSUV, or the sampled selection.
 
     What :func:`prepare`'s callback does in ``fit``, for weights that are then
@@ -177,11 +179,16 @@ def initialize(model, method, x_probe, y_probe, *, k, seed, loss, target_norm=1.
 
     Args:
         model, method, x_probe, y_probe, k, seed, target_norm: as :func:`prepare`.
-        loss: the loss the model will be trained with (the default score's trial).
+        compile_model: compiles ``model`` as it will be trained (the default
+            score trains through the model's own train step).
+        budget: the selection's train steps (None: the longest trials).
     """
     spec = METHODS[method]
     if spec.lsuv:
         lsuv(model, x_probe)
     if spec.sampled:
-        sample_initialization(model, loss=loss,
-                              **_selection(spec, x_probe, y_probe, k, seed, target_norm))
+        compile_model(model)
+        arguments = _selection(spec, x_probe, y_probe, k, seed, target_norm)
+        if not spec.paper_score:
+            arguments.update(x=x_probe, y=y_probe, budget=budget)
+        sample_initialization(model, **arguments)

@@ -7,6 +7,7 @@ share a law. Used by the sampled selection and by the signal report's ensemble.
 """
 
 import keras
+import numpy as np
 
 from keras_lyapunov import _seeds
 from keras_lyapunov._seeds import derive_seed, kernel_group_seed, reseeded, takes_seed
@@ -175,6 +176,17 @@ def unselected_seeded_variables(model, layers):
     return found
 
 
+def _unstack(batch):
+    """``keras.ops.unstack(batch)``, on JAX with one compiled slicing op for every index
+    (eagerly, each static slice would be compiled on its own, once per index)."""
+    if keras.backend.backend() != "jax":
+        return keras.ops.unstack(batch)
+    import jax
+
+    return [jax.lax.dynamic_index_in_dim(batch, jax.numpy.asarray(np.int32(i)), keepdims=False)
+            for i in range(batch.shape[0])]
+
+
 class CandidateDrawer:
     """Draws a candidate's kernels from its seed.
 
@@ -229,7 +241,7 @@ class CandidateDrawer:
         """Draws the candidate of ``candidate_seed`` into the kernels' variables, in place."""
         batches, singles = self.draw(candidate_seed)
         for kernels, batch in zip(self.groups.values(), batches):
-            for kernel, value in zip(kernels, keras.ops.unstack(batch)):
+            for kernel, value in zip(kernels, _unstack(batch)):
                 kernel.assign(value)
         for (kernel, _), value in zip(self.singles, singles):
             kernel.assign(value)

@@ -120,23 +120,55 @@ def take_labelled_probes(x, num_probes, sample_ndim=None):
                 f"`x` yields single samples of shape {batch.shape}, not batches: batch it "
                 "first (e.g. `dataset.batch(256)` for a tf.data.Dataset).")
         rows.append(batch)
-        labels.append(None if label is None else np.asarray(keras.ops.convert_to_numpy(label)))
+        labels.append(None if label is None else keras.tree.map_structure(
+            lambda leaf: np.asarray(keras.ops.convert_to_numpy(leaf)), label))
         count += len(batch)
         if count >= num_probes:
             break
     if not rows:
         raise ValueError("`x` yielded no batches to use as probe inputs.")
-    found = None if any(label is None for label in labels) else np.concatenate(labels)
-    return np.concatenate(rows)[:num_probes], None if found is None else found[:num_probes]
+    found = None
+    if not any(label is None for label in labels):
+        try:  # labels of several outputs (dicts, lists) are joined output by output
+            found = keras.tree.map_structure(
+                lambda *leaves: np.concatenate(leaves)[:num_probes], *labels)
+        except (TypeError, ValueError):
+            found = None  # batches whose labels differ in structure: read as unlabelled
+    return np.concatenate(rows)[:num_probes], found
+
+
+def _label_rows(y, count):
+    """One label array: its first ``count`` rows, checked, as a backend tensor."""
+    try:
+        labels = np.asarray(keras.ops.convert_to_numpy(y))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "`y` must be an array or tensor of labels with one row per probe (or a dict or "
+            f"list of them, one per output). Received: y of type {type(y).__name__}."
+        ) from error
+    if labels.ndim == 0 or len(labels) < count:
+        raise ValueError(
+            f"`y` must have a label for each of the {count} probes. Received: "
+            f"labels of shape {labels.shape}.")
+    labels = labels[:count]
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        raise ValueError("`y` contains NaN or infinite values.")
+    if labels.dtype.kind == "f":  # as Keras's data adapters do
+        labels = labels.astype(keras.config.floatx())
+    return keras.ops.convert_to_tensor(labels)
 
 
 def probe_labels(y, probes, labels_from_x):
-    """The labels of the probes, as a backend tensor, or None when there are none.
+    """The labels of the probes, as backend tensors, or None when there are none.
 
     Args:
-        y: labels given by the user (array or tensor), or None.
+        y: labels given by the user: an array or tensor, or a dict or list of them
+            (one per output, as ``fit`` takes them); or None.
         probes: the probe inputs (their count).
         labels_from_x: labels that came with ``x`` as ``(x, y)`` batches, or None.
+
+    Returns:
+        The labels in the structure of ``y`` (float labels in Keras's floatx).
 
     Raises:
         ValueError: naming ``y`` when it is given twice, cannot be read, or has
@@ -144,24 +176,12 @@ def probe_labels(y, probes, labels_from_x):
     """
     if y is not None and labels_from_x is not None:
         raise ValueError("`y` was given, and `x` yields (x, y) batches too: pass one of them.")
-    if y is None:
-        labels = labels_from_x
-    else:
-        try:
-            labels = np.asarray(keras.ops.convert_to_numpy(y))[:len(probes)]
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                "`y` must be an array or tensor of labels with one row per probe. "
-                f"Received: y of type {type(y).__name__}.") from error
+    labels = labels_from_x if y is None else y
     if labels is None:
         return None
-    if labels.ndim == 0 or len(labels) < len(probes):
-        raise ValueError(
-            f"`y` must have a label for each of the {len(probes)} probes. Received: "
-            f"labels of shape {labels.shape}.")
-    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
-        raise ValueError("`y` contains NaN or infinite values.")
-    return keras.ops.convert_to_tensor(labels)
+    if isinstance(labels, (dict, list, tuple)) and not _array_like(labels):
+        return keras.tree.map_structure(lambda leaf: _label_rows(leaf, len(probes)), labels)
+    return _label_rows(labels, len(probes))
 
 
 def probe_inputs(model, x, num_probes, probe_range, seed):

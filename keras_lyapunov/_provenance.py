@@ -24,6 +24,7 @@ import math
 import weakref
 
 import keras
+import numpy as np
 
 from keras_lyapunov._forward import compile_function, read_tensor
 from keras_lyapunov._seeds import reseeded, takes_seed
@@ -69,6 +70,30 @@ def _fingerprint(value):
     return ops.stack([ops.sum(bits * odd), ops.sum(bits * mixed)])
 
 
+def _host_fingerprint(array):
+    """:func:`_fingerprint` of a NumPy array, on the host (integers wrap the same way)."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.dtype in (np.float16,) or str(flat.dtype) == "bfloat16":
+        bits = flat.view(np.int16).astype(np.int32)
+    elif flat.dtype == np.float64:
+        wide = flat.view(np.int64)
+        bits = (wide ^ (wide >> 32)).astype(np.int32)
+    else:
+        bits = flat.astype(np.float32).view(np.int32)
+    position = np.arange(flat.size, dtype=np.int32)
+    with np.errstate(over="ignore"):
+        odd = 2 * position + 1
+        mixed = (position * np.int32(_GOLDEN)) | 1
+        return np.array([np.sum(bits * odd, dtype=np.int32),
+                         np.sum(bits * mixed, dtype=np.int32)])
+
+
+# Below this many entries in all, fingerprints are taken on the host: reading a few
+# small tensors costs less than compiling a program for them (a cold selection's
+# largest cost on JAX); above it, one compiled call keeps the data on the device.
+_HOST_ENTRIES = 1 << 20
+
+
 def _compiled_fingerprints():
     backend = keras.backend.backend()
     if backend not in _COMPILED:
@@ -87,8 +112,10 @@ def fingerprints(values):
     the result depends on nothing but the bits (not on the device, the backend
     or the order of reduction). Each multiplier is odd, so a change of any single
     entry changes both checksums; two different tensors share both only by a
-    ~2**-64 accident. All tensors go through one compiled call, and only the
-    ``(n, 2)`` table of integers crosses to the host.
+    ~2**-64 accident. Small tensors (:data:`_HOST_ENTRIES` entries in all) are
+    read and summed on the host, which costs less than compiling a program;
+    larger ones go through one compiled call, and only the ``(n, 2)`` table of
+    integers crosses to the host. Both give the same integers.
 
     Args:
         values: a list of floating tensors or variable values (any shapes).
@@ -102,6 +129,9 @@ def fingerprints(values):
     """
     if not values:
         return []
+    if sum(math.prod(value.shape) for value in values) <= _HOST_ENTRIES:
+        return [tuple(int(c) for c in _host_fingerprint(keras.ops.convert_to_numpy(value)))
+                for value in values]
     # Every value is read into a tensor first: the compiled function is shared by every
     # model of the process, and a variable handed to it (a tf.distribute MirroredVariable
     # is one) would be captured on the first trace and read again for every later model.
@@ -142,9 +172,15 @@ def record_draw(initializer, state, shape, dtype):
             [state, tuple(shape), keras.backend.standardize_dtype(dtype), None])
 
 
-def record_selected(variables):
-    """Remembers the values a selection leaves in ``variables``."""
-    for variable, value in zip(variables, fingerprints([v.value for v in variables])):
+def record_selected(variables, alongside=()):
+    """Remembers the values a selection leaves in ``variables``.
+
+    ``alongside``: variables fingerprinted in the same call and not recorded, so
+    that the call has the layout of an earlier :func:`states` call and reuses its
+    compiled program (tracing a new one costs more than the selection on JAX).
+    """
+    found = fingerprints([v.value for v in [*variables, *alongside]])
+    for variable, value in zip(variables, found[:len(variables)]):
         key = id(variable)
         _SELECTED[key] = (weakref.ref(variable, lambda _, key=key: _SELECTED.pop(key, None)),
                           value)

@@ -6,6 +6,7 @@ NumPy only, no Keras, so :mod:`keras_lyapunov.theory` can use it too.
 """
 
 import contextlib
+import importlib.util
 import math
 import numbers
 import os
@@ -43,6 +44,15 @@ def positive_finite(value, name, *, what="a positive finite number"):
         or not 0.0 < float(value) < math.inf
     ):
         raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}.")
+    return float(value)
+
+
+def share(value, name):
+    """A real number in the half-open interval (0, 1] as a float."""
+    if (isinstance(value, _BOOLS) or not isinstance(value, numbers.Real)
+            or not 0.0 < float(value) <= 1.0):
+        raise ValueError(
+            f"`{name}` must be a number in (0, 1]. Received: {name}={value!r}.")
     return float(value)
 
 
@@ -108,14 +118,18 @@ def optional_seed(seed):
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_PASSED_THROUGH = (_PACKAGE, os.path.dirname(contextlib.__file__) + os.sep + "contextlib.py")
+_KERAS_SPEC = importlib.util.find_spec("keras")  # found, not imported
+_KERAS = (os.path.dirname(os.path.abspath(_KERAS_SPEC.origin)) + os.sep if _KERAS_SPEC
+          else _PACKAGE)
+_PASSED_THROUGH = (_PACKAGE, _KERAS,
+                   os.path.dirname(contextlib.__file__) + os.sep + "contextlib.py")
 
 
 def warn(message, category=UserWarning):
     """Issues a warning attributed to the first caller outside this package.
 
-    The line a user sees is their own call (or, inside ``fit``, the Keras line that
-    called the callback), however deep in the package the warning arises.
+    The line a user sees is their own call (inside ``fit``, their ``fit`` call: Keras's
+    frames are passed over too), however deep in the package the warning arises.
     """
     frame, level = sys._getframe(1), 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(

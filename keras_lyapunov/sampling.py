@@ -19,8 +19,10 @@ on-device copy of the touched kernels is kept so that the original weights can
 be restored exactly if anything goes wrong.
 """
 
+import contextlib
 import dataclasses
 import inspect
+import itertools
 import math
 import textwrap
 import weakref
@@ -28,7 +30,7 @@ import weakref
 import keras
 import numpy as np
 
-from keras_lyapunov import _provenance, _seeds, _validation
+from keras_lyapunov import _provenance, _seeds, _trials, _validation
 from keras_lyapunov._candidates import (
     KERNEL_VARIABLES,
     CandidateDrawer,
@@ -43,16 +45,12 @@ from keras_lyapunov._probes import (
     probe_labels,
     take_labelled_probes,
 )
-from keras_lyapunov._scores import (
-    DEFAULT_TRIAL_LEARNING_RATE,
-    DEFAULT_TRIAL_STEPS,
-    SCORES,
-    model_loss,
-    resolve_score,
-    scorer,
-)
+from keras_lyapunov._scores import SCORES, resolve_score, scorer
 from keras_lyapunov._seeds import derive_seed
 from keras_lyapunov.structure import slope_mismatches
+
+DEFAULT_TRIAL_STEPS = 8  # the longest trial; chosen with the budget share by the study
+DEFAULT_BUDGET_SHARE = 0.04  # of fit's planned steps (benchmarks/results/trainability.md)
 
 __all__ = ["SCORES", "SampledLyapunov", "SelectionResult", "SelectionSettings",
            "sample_initialization"]
@@ -108,25 +106,33 @@ class SelectionSettings:
         "variables ``kernel``, ``recurrent_kernel``, ``embeddings``, ``depthwise_kernel`` "
         "and ``pointwise_kernel``; other variables from such initializers are named in a "
         "warning and left as they are. Layers with ``trainable=False`` are never touched.")
-    num_probes: int = _setting(256, "number of probe samples, an integer >= 1.")
+    num_probes: int = _setting(256, "number of probe samples taken from ``x``, an integer "
+                               ">= 1 (in ``fit`` without ``x``, the batch is fit's own).")
     score: str = _setting(
-        "auto", '``"loss"``: the model\'s loss on the labelled probes after ``trial_steps`` '
-        'AdamW trial steps (GradInit\'s "loss after a step", Zhu et al. 2021); '
+        "auto", '``"loss"``: the model\'s training loss on the batch after a few steps of '
+        "its own train step (GradInit's \"loss after a step\", Zhu et al. 2021; see "
+        "``budget``); "
         '``"scale-free"``: ``|mean log(||N(x)|| / ||x||)|``; ``"target-norm"``: the '
         "paper's ``|log(mean ||N(x)||) - log(target_norm)|``; ``\"auto\"``: "
-        '``"target-norm"`` when ``target_norm`` is given, else ``"loss"`` when labels and '
-        'a loss are at hand, else ``"target-norm"`` with target 1, with a warning. Norm '
+        '``"target-norm"`` when ``target_norm`` is given, else ``"loss"`` when the model is '
+        'compiled and the batch is labelled (always in ``fit``), else ``"target-norm"`` with target 1, with a warning. Norm '
         "scores measure the output before a saturating output activation (softmax, "
         "sigmoid, tanh, ...).")
     target_norm: float | None = _setting(
         None, 'None, or the positive finite output norm ``"target-norm"`` aims at '
         "(default 1).")
     trial_steps: int = _setting(
-        DEFAULT_TRIAL_STEPS, 'AdamW trial steps of the ``"loss"`` score, an integer >= 0 '
-        "(0 scores by the initial loss).")
-    trial_learning_rate: float = _setting(
-        DEFAULT_TRIAL_LEARNING_RATE, "their learning rate, a positive finite number "
-        "(Keras's AdamW defaults otherwise).")
+        DEFAULT_TRIAL_STEPS, 'the longest trial of the ``"loss"`` score, in train steps of '
+        "the model's own training, an integer >= 0 (0 scores by the initial loss).")
+    budget: int | None = _setting(
+        None, 'the train steps the ``"loss"`` score may spend, an integer >= ``k`` (each '
+        "candidate is screened by its initial loss, one step; the best half then get "
+        "trials as long as the budget allows, up to ``trial_steps``); None: in ``fit``, "
+        "``budget_share`` of fit's planned steps; in ``sample_initialization``, as "
+        "much as the longest trials take.")
+    budget_share: float = _setting(
+        DEFAULT_BUDGET_SHARE, "the share of fit's planned steps (epochs x steps per epoch) "
+        "the callback spends when ``budget`` is None, a number in (0, 1].")
     probe_range: tuple = _setting(
         DEFAULT_PROBE_RANGE, "``(low, high)`` of the uniform probes drawn on the model's "
         "input shape when no ``x`` is given.")
@@ -144,8 +150,8 @@ class SelectionSettings:
                 self.target_norm, "target_norm",
                 what="None or a positive finite number (the target of score='target-norm')"),
             "trial_steps": _validation.integer(self.trial_steps, "trial_steps", minimum=0),
-            "trial_learning_rate": _validation.positive_finite(
-                self.trial_learning_rate, "trial_learning_rate"),
+            "budget": _trials.check_budget(self.budget, self.k),
+            "budget_share": _validation.share(self.budget_share, "budget_share"),
             "probe_range": _validation.interval(self.probe_range, "probe_range"),
             "verbose": _validation.verbosity(self.verbose),
         }
@@ -173,12 +179,12 @@ _DEFAULTS = {field.name: field.default for field in _SETTINGS}
 _DATA_DOC = """x: probe inputs: an array or tensor of shape ``(batch, ...)``, or a
             tf.data.Dataset / iterable of batches (``(x, y)`` pairs give the
             labels too); the first ``num_probes`` samples are used. If omitted,
-            probes are drawn uniformly from ``probe_range`` on the model's input
-            shape (the paper's "uniform on the input values", for inputs in [0, 1]).
-        y: labels of the probes (at least ``num_probes`` rows), for the
-            ``"loss"`` score; or None.
-        loss: the loss of the ``"loss"`` score (a Keras loss name, function or
-            ``Loss``); default: the compiled model's loss."""
+            the callback uses fit's first batch; the function draws probes
+            uniformly from ``probe_range`` on the model's input shape (the
+            paper's "uniform on the input values", for inputs in [0, 1]).
+        y: labels of the probes (at least ``num_probes`` rows; an array, or a
+            dict or list of arrays for a model with several outputs), for the
+            ``"loss"`` score; or None."""
 
 
 def _documented_settings(names, indent=8):
@@ -240,6 +246,12 @@ class SelectionResult:
             the loss on the labelled probes).
         score: the score used (``"auto"`` resolved), e.g. ``"loss"``.
         skipped: why the weights were left as they were, or ``None``.
+        steps: ``(k,)`` array (the ``"loss"`` score): the trial steps after which
+            each candidate's score was read (0: its initial loss; those that
+            survived the screen were trained longer); empty for the norm scores.
+        budget: the train steps the selection could spend (None for the norm scores).
+        spent: the train steps it spent (each a step of the model's own training,
+            on one batch, undone afterwards).
     """
 
     scores: np.ndarray
@@ -252,6 +264,9 @@ class SelectionResult:
     measured_at: str
     score: str = ""
     skipped: str | None = None
+    steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    budget: int | None = None
+    spent: int = 0
 
     @property
     def selected(self):
@@ -271,6 +286,8 @@ class SelectionResult:
         )
         if discarded:
             text += f"; {discarded} non-finite discarded"
+        if self.budget is not None:
+            text += f"; {self.spent} of {self.budget} budgeted train steps"
         return text + f"; measured at {self.measured_at}."
 
 
@@ -298,6 +315,15 @@ def _unbuilt_layers(model):
     return [layer.name for layer in all_layers(model) if not layer.built]
 
 
+def _other_kernels(model, kernels, layers):
+    """The kernels the provenance check reads beside the selected ones, with initializers."""
+    if isinstance(layers, tuple):
+        return []
+    selected = {id(kernel) for _, kernel, _ in kernels}
+    return [(variable, initializer) for variable, initializer in all_kernels(model)
+            if id(variable) not in selected]
+
+
 def _provenance_reason(model, kernels, layers):
     """Why the kernels must not be replaced, in words; None when they may be.
 
@@ -307,10 +333,7 @@ def _provenance_reason(model, kernels, layers):
     One fingerprint call serves both checks.
     """
     pairs = [(kernel, initializer) for _, kernel, initializer in kernels]
-    selected = {id(kernel) for kernel, _ in pairs}
-    others = [] if isinstance(layers, tuple) else [
-        (variable, initializer) for variable, initializer in all_kernels(model)
-        if id(variable) not in selected]
+    others = _other_kernels(model, kernels, layers)
     found = _provenance.states(pairs + others)
     stale = [kernel.path for (kernel, _), state in zip(pairs, found)
              if state != _provenance.FRESH]
@@ -333,6 +356,21 @@ def _restore(backup):
         variable.assign(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class _FitBatch:
+    """What the callback lends the selection in ``fit``: the first batch and fit's plan."""
+
+    batch: object  # as the train step takes it, e.g. (x, y) or (x, y, sample_weight)
+    planned_steps: int | None  # epochs x steps per epoch (None when fit does not know)
+    function: object  # fit's own train function
+    element_spec: object = None  # TensorFlow: the element spec of fit's iterator
+
+
+def _batch_inputs(batch):
+    return keras.utils.unpack_x_y_sample_weight(
+        tuple(batch) if isinstance(batch, list) else batch)[0]
+
+
 class _Selection:
     """One sampled selection on ``model``: guard, prepare, score the candidates.
 
@@ -346,8 +384,12 @@ class _Selection:
         self.seed = _seeds.base_seed(settings.seed)
         self.replaced = []
 
-    def run(self, x=None, y=None, loss=None):
-        """Runs the selection in place; returns its :class:`SelectionResult`."""
+    def run(self, x=None, y=None, fit=None):
+        """Runs the selection in place; returns its :class:`SelectionResult`.
+
+        ``fit``: a :class:`_FitBatch` when called by the callback inside ``fit``;
+        its batch is used when ``x`` is None.
+        """
         reason = _prior_training_reason(self.model)
         if reason is not None:
             return self._skipped(reason)
@@ -358,14 +400,35 @@ class _Selection:
         reason = _provenance_reason(self.model, kernels, self.settings.layers)
         if reason is not None:
             return self._skipped(reason)
-        probes, labels_from_x = labelled_probe_inputs(
-            self.model, x, self.settings.num_probes, self.settings.probe_range, self.seed,
-            taken=taken)
-        labels = probe_labels(y, probes, labels_from_x)
-        loss = model_loss(self.model, loss)
+        num_probes = self.settings.num_probes
+        if x is None and fit is not None:
+            batch = fit.batch
+            probes = _batch_inputs(batch)
+            rows = getattr(keras.tree.flatten(probes)[0], "shape", None)  # None: per replica
+            source = "fit's first batch" + (f" ({rows[0]} samples)" if rows else "")
+            missing = None
+        else:
+            probes, labels_from_x = labelled_probe_inputs(
+                self.model, x, num_probes, self.settings.probe_range, self.seed, taken=taken)
+            labels = probe_labels(y, probes, labels_from_x)
+            batch = None if labels is None else (probes, labels)
+            source = (f"{len(probes)} uniform probes on {list(self.settings.probe_range)} "
+                      "(no x given)" if x is None else f"the {len(probes)} probes of x")
+            missing = ("no labels (pass `y`, or x as (x, y) batches)" if labels is None
+                       else None)
+        if missing is None and getattr(self.model, "optimizer", None) is None:
+            missing = "the model is not compiled (the loss score trains it as fit would)"
         score = resolve_score(self.settings.score, target_norm=self.settings.target_norm,
-                              labels=labels, loss=loss)
-        return self._choose(kernels, score, probes, labels, loss)
+                              missing=missing, probes=source)
+        if score == "loss":
+            try:
+                return self._choose_by_trials(kernels, batch, fit, source)
+            except _trials.NoTrainingLoss as error:
+                if self.settings.score == "loss":
+                    raise ValueError(f"score='loss' cannot be used: {error}.") from None
+                score = resolve_score("auto", target_norm=None, missing=str(error),
+                                      probes=source)
+        return self._choose(kernels, score, probes)
 
     def _skipped(self, reason):
         """Warns that nothing was re-sampled, and why; the result says the same."""
@@ -419,21 +482,61 @@ class _Selection:
             )
         return kernels
 
-    def _choose(self, kernels, score, probes, labels, loss):
-        """Scores every candidate and leaves the best in the kernels."""
-        ops, settings, k = keras.ops, self.settings, self.settings.k
-        progbar = (keras.utils.Progbar(k, verbose=settings.verbose, unit_name="candidate")
-                   if settings.verbose else None)
-        if progbar is not None:
-            progbar.update(0)  # shown before any work, however large k is
-        drawer = CandidateDrawer(kernels)
-        variables = tuple(kernel.path for _, kernel, _ in kernels)
-        seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
-        backup = [(kernel, ops.copy(kernel.value)) for _, kernel, _ in kernels]
+    def _budget(self, fit):
+        """The train steps the loss score may spend (see ``SelectionSettings.budget``)."""
+        settings = self.settings
+        if settings.budget is not None:
+            return settings.budget
+        planned = None if fit is None else fit.planned_steps
+        if planned:
+            return max(settings.k, round(settings.budget_share * planned))
+        return _trials.plan_cost(_trials.halving_plan(settings.k, math.inf,
+                                                      settings.trial_steps))
+
+    def _progbar(self, target):
+        if not self.settings.verbose:
+            return None
+        progbar = keras.utils.Progbar(target, verbose=self.settings.verbose,
+                                      unit_name="candidate")
+        progbar.update(0)  # shown before any work, however large k is
+        return progbar
+
+    def _finish(self, kernels, drawer, result):
+        """Leaves the chosen candidate in the kernels (or the originals); reports."""
+        if result.chosen is None:
+            _validation.warn(f"SampledLyapunov: all {len(result.scores)} candidates gave "
+                             "non-finite outputs; the original weights are kept.")
+            return dataclasses.replace(result, chosen_score=math.nan,
+                                       skipped="every candidate was non-finite")
+        drawer.assign(result.seeds[result.chosen])
+        self.replaced = [kernel for _, kernel, _ in kernels]
+        _provenance.record_selected(self.replaced, [variable for variable, _ in _other_kernels(
+            self.model, kernels, self.settings.layers)])
+        if self.settings.verbose:
+            print(result.summary())
+        return result
+
+    @contextlib.contextmanager
+    def _originals_on_error(self, kernels):
+        """Yields a copy of the kernels; on any exception (``KeyboardInterrupt`` too) the
+        originals come back exactly, and nothing counts as replaced."""
+        backup = [(kernel, keras.ops.copy(kernel.value)) for _, kernel, _ in kernels]
         try:
-            with scorer(self.model, score, probes, labels, loss,
-                        target_norm=settings.target_norm, trial_steps=settings.trial_steps,
-                        trial_learning_rate=settings.trial_learning_rate) as scoring:
+            yield backup
+        except BaseException:
+            self.replaced = []
+            _restore(backup)
+            raise
+
+    def _choose(self, kernels, score, probes):
+        """Scores every candidate by a norm score and leaves the best in the kernels."""
+        ops, k = keras.ops, self.settings.k
+        progbar = self._progbar(k)
+        drawer = CandidateDrawer(kernels)
+        seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
+        with self._originals_on_error(kernels) as backup:
+            with scorer(self.model, score, probes,
+                        target_norm=self.settings.target_norm) as scoring:
                 for i in range(k):
                     seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
                     drawer.assign(seeds[-1])
@@ -443,32 +546,97 @@ class _Selection:
                     scores.append(scoring.to_score(value) if finite else math.inf)
                     if progbar is not None:
                         progbar.update(i + 1, values=[("score", scores[-1])])
-            seeds, scores, statistics = tuple(seeds), np.array(scores), np.array(statistics)
-            if not np.any(np.isfinite(scores)):
-                _restore(backup)
-                _validation.warn(f"SampledLyapunov: all {k} candidates gave non-finite "
-                                 "outputs; the original weights are kept.")
-                return SelectionResult(
-                    scores=scores, statistics=statistics, chosen=None, chosen_score=math.nan,
-                    seed=self.seed, seeds=seeds, variables=variables,
-                    measured_at=scoring.measured_at, score=score,
-                    skipped="every candidate was non-finite")
-            chosen = int(np.argmin(scores))  # first of equal minima
-            if chosen != k - 1:  # the variables still hold the last candidate drawn
-                drawer.assign(seeds[chosen])
-            self.replaced = [kernel for _, kernel, _ in kernels]
-            _provenance.record_selected(self.replaced)
-        except BaseException:  # KeyboardInterrupt too: the originals come back exactly
-            self.replaced = []
             _restore(backup)
-            raise
-        result = SelectionResult(
-            scores=scores, statistics=statistics, chosen=chosen,
-            chosen_score=float(scores[chosen]), seed=self.seed, seeds=seeds,
-            variables=variables, measured_at=scoring.measured_at, score=score)
-        if settings.verbose:
-            print(result.summary())
-        return result
+            scores = np.array(scores)
+            finite = np.isfinite(scores)
+            chosen = int(np.argmin(scores)) if finite.any() else None  # first of equal minima
+            result = SelectionResult(
+                scores=scores, statistics=np.array(statistics), chosen=chosen,
+                chosen_score=float(scores[chosen]) if chosen is not None else math.nan,
+                seed=self.seed, seeds=tuple(seeds),
+                variables=tuple(kernel.path for _, kernel, _ in kernels),
+                measured_at=f"{scoring.measured_at}, on {self._probes_named(probes)}",
+                score=score)
+            return self._finish(kernels, drawer, result)
+
+    @staticmethod
+    def _probes_named(probes):
+        return f"{keras.tree.flatten(probes)[0].shape[0]} probes"
+
+    def _choose_by_trials(self, kernels, batch, fit, source):
+        """Screens every candidate by its initial loss, trains the best longer, keeps the best.
+
+        The rounds are :func:`keras_lyapunov._trials.halving_plan` of the budget;
+        every trial step is a step of the model's own training, undone afterwards.
+        """
+        settings, k = self.settings, self.settings.k
+        budget = self._budget(fit)
+        plan = _trials.halving_plan(k, budget, settings.trial_steps)
+        progbar = self._progbar(sum(count for count, _ in plan))
+        drawer = CandidateDrawer(kernels)
+        held = [kernel for _, kernel, _ in kernels]
+        # One entry per candidate as it is screened (lazily: k may be huge).
+        seeds, scores, statistics, steps, initial = [], [], [], [], []
+        with self._originals_on_error(kernels) as backup:
+            with _trials.restoring_trial(
+                    self.model, batch, None if fit is None else fit.function,
+                    None if fit is None else fit.element_spec) as trial:
+                alive, done = range(k), 0
+                for round_index, (count, length) in enumerate(plan):
+                    if round_index:  # the best of the previous round, by its score
+                        alive = sorted((i for i in alive if math.isfinite(scores[i])),
+                                       key=lambda i: scores[i])[:count]
+                    for i in alive:
+                        if i == len(seeds):
+                            seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
+                            for column, empty in ((scores, math.inf), (statistics, math.nan),
+                                                  (steps, 0), (initial, math.nan)):
+                                column.append(empty)
+                        drawer.assign(seeds[i])
+                        losses = trial.losses(length, keep=held)
+                        initial[i] = losses[0]
+                        value = losses[-1] if len(losses) == length + 1 else math.inf
+                        finite = math.isfinite(value)
+                        scores[i] = value if finite else math.inf
+                        statistics[i] = value if finite else math.nan
+                        steps[i] = length
+                        done += 1
+                        if progbar is not None:
+                            progbar.update(done, values=[("loss", scores[i])])
+                spent = trial.steps_taken
+            _restore(backup)
+            finalists = [i for i in alive if math.isfinite(scores[i])]
+            chosen = min(finalists, key=lambda i: scores[i]) if finalists else None
+            result = SelectionResult(
+                scores=np.array(scores), statistics=np.array(statistics), chosen=chosen,
+                chosen_score=float(scores[chosen]) if chosen is not None else math.nan,
+                seed=self.seed, seeds=tuple(seeds),
+                variables=tuple(kernel.path for kernel in held),
+                measured_at=(f"the training loss on {source}, " + (
+                    f"after {plan[-1][1]} steps of the model's own train step for the best "
+                    f"{plan[-1][0]}" if len(plan) > 1 else "before any step")),
+                score="loss", steps=np.array(steps), budget=budget, spent=spent)
+            self._warn_uninformative(result, initial)
+            return self._finish(kernels, drawer, result)
+
+    @staticmethod
+    def _warn_uninformative(result, initial):
+        """Warns when the trials could not tell the candidates apart, or made them worse."""
+        finite = result.scores[np.isfinite(result.scores)]
+        if len(finite) > 1 and np.all(finite == finite[0]):
+            _validation.warn(
+                f"SampledLyapunov: all {len(finite)} candidates had the same training loss "
+                f"({finite[0]:.4g}), so the score cannot tell them apart and candidate "
+                f"{result.chosen} is kept (check the labels against the model's outputs, e.g. "
+                "class ids below the number of output units).")
+        chosen = result.chosen
+        if chosen is not None and result.steps[chosen] > 0 and (
+                result.scores[chosen] > initial[chosen]):
+            _validation.warn(
+                f"SampledLyapunov: the trial steps raised the training loss of the best "
+                f"candidate ({initial[chosen]:.4g} -> {result.scores[chosen]:.4g} after "
+                f"{result.steps[chosen]} steps): the optimizer's learning rate may be too "
+                "high for this model, and the selection says little.")
 
 
 _PARAMETER = inspect.Parameter
@@ -476,9 +644,8 @@ _PARAMETER = inspect.Parameter
 
 @_with_settings(_PARAMETER("model", _PARAMETER.POSITIONAL_OR_KEYWORD),
                 _PARAMETER("x", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
-                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
-                _PARAMETER("loss", _PARAMETER.KEYWORD_ONLY, default=None))
-def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
+                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None))
+def sample_initialization(model, x=None, y=None, **settings):
     """Sampled Lyapunov initialization of a built Keras model, in place.
 
     Draws ``k`` candidate initializations of the selected kernels, each from its
@@ -486,8 +653,16 @@ def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
     inputs, and leaves the model holding the best one (the lowest score; the
     first of equal minima).
 
+    The ``"loss"`` score (the default when ``y`` is given and the model is
+    compiled) trains each candidate through the model's own train step (its
+    compiled loss, regularization losses, optimizer and metrics, as ``fit``
+    would) on the labelled probes, and gives every variable of the model and
+    its optimizer back exactly: all ``k`` are screened by their initial loss,
+    and the best half train longer, within ``budget`` train steps.
+
     Args:
-        model: a Keras model (Sequential, Functional or subclassed) with one input.
+        model: a Keras model (Sequential, Functional or subclassed); compiled for
+            the ``"loss"`` score.
         %(data)s
 %(settings)s
 
@@ -514,9 +689,10 @@ def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
         >>> result.summary()
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4 (Sampled
-    Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021 (GradInit).
+    Lyapunov initialization) and Thm 3.4; the loss score: Zhu et al. 2021
+    (GradInit); the budget: successive halving (Jamieson & Talwalkar 2016).
     """
-    return _Selection(model, SelectionSettings(**settings)).run(x, y, loss)
+    return _Selection(model, SelectionSettings(**settings)).run(x, y)
 
 
 # On the model: (the fit's params, the callback that selected in that fit). Keras hands
@@ -524,82 +700,138 @@ def sample_initialization(model, x=None, y=None, *, loss=None, **settings):
 _FIT_SELECTION = "_keras_lyapunov_fit_selection"
 
 
+def _attach_jax_state(model, state):
+    """Gives the variables the values of fit's JAX ``state`` (fit detaches them)."""
+    groups = (model.trainable_variables, model.non_trainable_variables,
+              model.optimizer.variables, model.metrics_variables)
+    for variables, values in zip(groups, state):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+
+def _jax_state(model):
+    """The state fit's JAX train function takes, detached from the variables as fit does."""
+    return model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
+                                optimizer_variables=True, metrics_variables=True,
+                                purge_model_variables=True)
+
+
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
 @_with_settings(_PARAMETER("k", _PARAMETER.POSITIONAL_OR_KEYWORD, default=_DEFAULTS["k"]),
                 _PARAMETER("x", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
-                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None),
-                _PARAMETER("loss", _PARAMETER.KEYWORD_ONLY, default=None))
+                _PARAMETER("y", _PARAMETER.POSITIONAL_OR_KEYWORD, default=None))
 class SampledLyapunov(keras.callbacks.Callback):
-    """Callback running Sampled Lyapunov initialization before training.
+    """Callback running Sampled Lyapunov initialization before training, on fit's own data.
 
     ``model.fit(x, y, callbacks=[SampledLyapunov(k=10)])`` selects the best of
-    ``k`` candidate initializations in ``on_train_begin`` (see
-    :func:`sample_initialization`) and keeps the outcome in ``self.result``.
+    ``k`` candidate initializations (see :func:`sample_initialization`)
+    immediately before fit's first train step, on the batch that step is about
+    to train on, and keeps the outcome in ``self.result``. Keras gives callbacks
+    no data, so the callback lends itself fit's first batch: in
+    ``on_train_begin`` it wraps ``model.train_function`` for one call, reads
+    the batch fit passes there, runs the trials on it through that very
+    function (fit's own train step, compiled once for both), gives every
+    variable back, and hands the same batch on to fit's first step. No batch
+    is consumed, skipped or reordered, whatever fit reads (arrays, dicts,
+    ``validation_split``, ``tf.data``, ``PyDataset``, a torch ``DataLoader``,
+    a generator). The budget is ``budget_share`` of fit's planned steps
+    (``self.params``: epochs x steps per epoch) unless ``budget`` is given.
+    Passing ``x`` (and ``y``) scores on those instead.
 
     Nothing is lost: only kernels that still hold their initializer's draw are
     re-sampled (see :func:`sample_initialization`), so a resumed, trained or
-    loaded model is left as it is, with a warning. If another callback replaces
-    the kernels after the selection and before the first step (e.g.
-    ``keras.callbacks.BackupAndRestore`` listed after this one, restoring a
-    backup), training continues from those weights and ``self.result`` says
-    that the selection was superseded. Of two ``SampledLyapunov`` callbacks in
-    one ``fit``, the first selects and the second leaves the weights as they
-    are (its ``result`` says why).
+    loaded model is left as it is, with a warning. Of two ``SampledLyapunov``
+    callbacks in one ``fit``, the first selects and the second leaves the
+    weights as they are (its ``result`` says why).
 
     Args:
         %(k)s
         %(data)s
 %(settings)s
 
-    The settings (every argument but ``x``, ``y`` and ``loss``, which are data,
-    not configuration) form one :class:`SelectionSettings`, validated here and
+    The settings (every argument but ``x`` and ``y``, which are data, not
+    configuration) form one :class:`SelectionSettings`, validated here and
     kept as ``self.settings`` (readable as ``self.k``, ``self.seed``, ...);
     ``get_config`` is its :meth:`SelectionSettings.config` (layer objects given
     in ``layers`` are stored by name).
 
     Example:
-        >>> model.fit(x, y, callbacks=[SampledLyapunov(k=10, x=x[:256], y=y[:256], seed=0)])
+        >>> model.fit(x, y, epochs=15, callbacks=[SampledLyapunov(k=10)])
 
     Reference: Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4.
     """
 
-    def __init__(self, k=_DEFAULTS["k"], x=None, y=None, *, loss=None, **settings):
+    def __init__(self, k=_DEFAULTS["k"], x=None, y=None, **settings):
         super().__init__()
         self.settings = SelectionSettings(k=k, **settings)
         self.x = x
         self.y = y
-        self.loss = loss
         self.result = None
-        self._selected = []  # the kernels the selection replaced, until training starts
+        self._original = None  # fit's train function while it is wrapped
 
     def on_train_begin(self, logs=None):
-        selection = _Selection(self.model, self.settings)
-        earlier = self.model.__dict__.get(_FIT_SELECTION)
+        model = self.model
+        selection = _Selection(model, self.settings)
+        earlier = model.__dict__.get(_FIT_SELECTION)
         if (earlier is not None and self.params is not None and earlier[0] is self.params
                 and earlier[1]() is not self):
             # Two callbacks in one fit: the first one's choice stays, and its result true.
             self.result = selection._skipped(
                 "another SampledLyapunov callback already selected in this fit; pass one")
-            self._selected = []
             return
-        object.__setattr__(self.model, _FIT_SELECTION, (self.params, weakref.ref(self)))
-        self.result = selection.run(self.x, self.y, self.loss)
-        self._selected = selection.replaced
+        object.__setattr__(model, _FIT_SELECTION, (self.params, weakref.ref(self)))
+        self._original = original = model.train_function
 
-    def on_epoch_begin(self, epoch, logs=None):
-        kernels, self._selected = self._selected, []
-        if kernels and not _provenance.holds_selection(kernels):
-            reason = ("the kernels were replaced after the selection, before training "
-                      "(e.g. BackupAndRestore restored a backup)")
-            self.result = dataclasses.replace(self.result, chosen=None, skipped=reason)
-            _validation.warn(f"SampledLyapunov: {reason}; training continues from those "
-                             "weights.")
+        def first_step(*args):
+            self._unwrap()  # whatever happens, fit's later steps are fit's own
+            return self._select_then_step(selection, original, args)
+
+        model.train_function = first_step
+
+    def on_train_end(self, logs=None):
+        self._unwrap()  # a fit that never stepped
+
+    def _unwrap(self):
+        if self._original is not None:
+            self.model.train_function, self._original = self._original, None
+
+    def _planned_steps(self):
+        params = self.params or {}
+        epochs, steps = params.get("epochs"), params.get("steps")
+        return epochs * steps if epochs and steps else None
+
+    def _select_then_step(self, selection, original, args):
+        """Lends the selection fit's first batch, then runs fit's first step on it."""
+        model, backend = self.model, keras.backend.backend()
+        planned = self._planned_steps()
+        if backend == "torch":
+            (data,) = args
+            self.result = selection.run(self.x, self.y, _FitBatch(data[0], planned, original))
+            return original(data)
+        if backend == "jax":
+            state, iterator = args
+            batch = next(iterator)
+            _attach_jax_state(model, state)
+            self.result = selection.run(self.x, self.y, _FitBatch(batch, planned, original))
+            return original(_jax_state(model), itertools.chain([batch], iterator))
+        (iterator,) = args
+        batch = next(iterator)
+        spec = getattr(iterator, "element_spec", None)
+        self.result = selection.run(self.x, self.y, _FitBatch(batch, planned, original, spec))
+        if model.steps_per_execution == 1:
+            return _trials.tensorflow_feed(model, original, batch, spec)()
+        return original(itertools.chain([batch], iterator))
 
     def get_config(self):
         return self.settings.config()
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if config.pop("trial_learning_rate", None) is not None:
+            _validation.warn(
+                "SampledLyapunov: `trial_learning_rate` of an older config is ignored: the "
+                "trials now run the model's own optimizer.", DeprecationWarning)
         return cls(**config)
 
 

@@ -18,7 +18,8 @@ BESIDE_THE_PACKAGE = ("experiments", "examples", "benchmarks", "scripts")
 # measure the selection's scores through their one documented internal interface.
 PRIVATE_IMPORTS_ALLOWED = {
     "experiments/seeds.py": {"keras_lyapunov._seeds"},
-    "benchmarks/trainability.py": {"keras_lyapunov._scores"},
+    "benchmarks/trainability.py": {"keras_lyapunov._scores", "keras_lyapunov._trials"},
+    "benchmarks/allocation.py": {"keras_lyapunov._trials"},
     "benchmarks/selection.py": {"keras_lyapunov._scores"},
 }
 

@@ -59,3 +59,17 @@ def test_empty_list():
 def test_shapes(shape):
     value = np.random.default_rng(3).normal(size=shape).astype("float32")
     assert fingerprints([value]) == [reference(value)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_host_and_compiled_fingerprints_are_the_same_integers(dtype, monkeypatch):
+    from keras_lyapunov import _provenance
+
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        pytest.skip("JAX runs without float64 by default")
+    rng = np.random.default_rng(0)
+    values = [keras.ops.cast(keras.ops.convert_to_tensor(
+        rng.normal(size=shape).astype("float32")), dtype) for shape in [(3, 5), (7,), (4, 4, 2)]]
+    host = _provenance.fingerprints(values)
+    monkeypatch.setattr(_provenance, "_HOST_ENTRIES", 0)  # force the compiled path
+    assert _provenance.fingerprints(values) == host

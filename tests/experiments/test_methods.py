@@ -54,7 +54,9 @@ def test_prepare_returns_the_selection_callback_for_sampled_methods():
     y = np.zeros((8, 1), "float32")
     callbacks = prepare(model, "sampled-lyapunov-orthogonal", x, y, k=3, seed=0)
     assert len(callbacks) == 1 and isinstance(callbacks[0], SampledLyapunov)
-    assert callbacks[0].k == 3 and callbacks[0].score == "auto" and callbacks[0].y is y
+    # the design card's call: no probes, the callback trains on fit's own first batch
+    assert callbacks[0].k == 3 and callbacks[0].score == "auto"
+    assert callbacks[0].x is None and callbacks[0].y is None
     paper = prepare(model, "paper-sampled-lyapunov-orthogonal", x, y, k=3, seed=0,
                     target_norm=2.0)
     assert paper[0].score == "target-norm" and paper[0].target_norm == 2.0

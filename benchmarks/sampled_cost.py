@@ -1,0 +1,104 @@
+"""The selection's cost as the user's clock sees it: fresh process, first fit, tracing included.
+
+Side by side in one run, for each backend and training-set size: one fresh
+Python process times ``model.fit(x, y, epochs=15, batch_size=256)`` of the
+paper's image model (``experiments.methods.build_mlp``, compiled as the study
+trains it), another the same fit with ``callbacks=[SampledLyapunov(k=10)]``
+(the design card's call: fit's first batch, the default budget). Each process
+builds, compiles and fits once, so every trace and compilation the fit needs is
+inside the timed call; the pairs alternate and the medians are compared.
+Goal (issue 19): the selection at most 5% of the fit on 10,000 samples and at
+most 2% on 60,000.
+
+Usage:
+    python -m benchmarks.sampled_cost                      # all backends, 10k and 60k
+    python -m benchmarks.sampled_cost --backends jax --sizes 10000 --repeats 1
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+from benchmarks import write_report
+
+EPOCHS = 15
+CHILD = r"""
+import json, sys, time, warnings
+import numpy as np, keras
+from experiments.methods import build_mlp
+from experiments.training import compile_classifier
+from keras_lyapunov import SampledLyapunov
+samples, sampled = int(sys.argv[1]), sys.argv[2] == "1"
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(samples, 784)).astype("float32")
+y = rng.integers(0, 10, samples)
+keras.utils.set_random_seed(0)
+model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
+compile_classifier(model, EPOCHS * -(-samples // 256))
+callbacks = [SampledLyapunov(k=10, verbose=0)] if sampled else []
+warnings.simplefilter("ignore")
+start = time.perf_counter()
+model.fit(x, y, epochs=EPOCHS, batch_size=256, verbose=0, callbacks=callbacks)
+seconds = time.perf_counter() - start
+result = callbacks[0].result if sampled else None
+print(json.dumps({"seconds": seconds, "spent": result.spent if result else 0,
+                  "budget": result.budget if result else 0,
+                  "selected": bool(result.selected) if result else None}))
+""".replace("EPOCHS", str(EPOCHS))
+
+
+def one_fit(backend, samples, sampled):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", CHILD, str(samples), "1" if sampled else "0"],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 60_000])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    lines = [
+        "# The selection's cold cost inside fit: fit(x, y, callbacks=[SampledLyapunov(k=10)])",
+        "", f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}. Command: `python -m benchmarks.sampled_cost "
+        f"--backends {' '.join(args.backends)} --sizes {' '.join(map(str, args.sizes))} "
+        f"--repeats {args.repeats}`.", "",
+        __doc__.split("\n\n")[1].replace("\n", " "), "",
+        "| backend | samples | fit without (s) | fit with (s) | selection | train steps "
+        "spent / budget | goal | runs without / with (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for backend in args.backends:
+        for samples in args.sizes:
+            plain, sampled, spent = [], [], None
+            for _ in range(args.repeats):
+                plain.append(one_fit(backend, samples, False)["seconds"])
+                run = one_fit(backend, samples, True)
+                sampled.append(run["seconds"])
+                spent = f"{run['spent']} / {run['budget']}"
+            without, with_ = statistics.median(plain), statistics.median(sampled)
+            share = with_ / without - 1
+            goal = 0.05 if samples <= 10_000 else 0.02
+            runs = (", ".join(f"{t:.1f}" for t in plain) + " / "
+                    + ", ".join(f"{t:.1f}" for t in sampled))
+            line = (f"| {backend} | {samples:,} | {without:.1f} | {with_:.1f} | "
+                    f"{100 * share:+.1f}% | {spent} | <= {100 * goal:.0f}%: "
+                    f"{'met' if share <= goal else 'NOT met'} | {runs} |")
+            print(line, flush=True)
+            lines.append(line)
+    lines += ["", "Selection: (fit with - fit without) / fit without, medians over the "
+              f"repeats. Each fit is {EPOCHS} epochs, batch 256, of uniform 784-feature "
+              "inputs with random labels (the cost does not depend on the values)."]
+    write_report("sampled_cost.md", lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Trials through the model's own train step: a candidate's loss after a few steps of ``fit``.
+
+The ``"loss"`` score trains each candidate for a few steps on one batch and
+reads its loss, as ``fit`` would: through ``model.train_function``, the
+function ``fit`` itself makes and calls. So the trial has the model's compiled
+loss (aliases, shapes, dtypes, several outputs), its regularization losses,
+its optimizer (learning-rate schedule, weight decay, clipping, loss scaling),
+its metrics and any custom ``train_step``, and it accepts exactly the batches
+``fit`` accepts. The state before the trial is kept and given back exactly:
+
+- JAX: the train function is a pure function of the state; the trial runs it on
+  copies of the state and never writes a variable of the model.
+- TensorFlow and PyTorch: the train function updates the variables in place;
+  every variable of the model, its optimizer and its metrics is saved first
+  and assigned back, bit for bit, before each candidate and on exit (also on
+  an exception).
+
+No second program is compiled where the backend can share ``fit``'s: on JAX the
+jitted step for the batch's shapes is fit's own executable; on TensorFlow the
+batch is fed as a one-batch distributed dataset with the element spec of
+``fit``'s iterator, so the traced graph is fit's; PyTorch runs eagerly.
+
+The budget (:func:`halving_plan`): every candidate is first screened by its
+initial loss (one step each); the best survive to longer trials, successive
+halving as in Jamieson & Talwalkar (2016), with the trial lengths the
+trainability study chose.
+"""
+
+import contextlib
+import math
+
+import keras
+
+from keras_lyapunov import _validation
+
+
+def _strategy_scope(model):
+    """The model's tf.distribute strategy scope (TensorFlow), else a null context."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+class NoTrainingLoss(Exception):
+    """The model's train step reports no ``"loss"`` (e.g. a custom ``train_step``)."""
+
+
+def _dedupe(variables):
+    seen, unique = set(), []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            unique.append(variable)
+    return unique
+
+
+def state_variables(model):
+    """The variables a train step reads or writes: the model's, its optimizer's, its metrics'."""
+    optimizer = getattr(model, "optimizer", None)
+    return _dedupe([*model.trainable_variables, *model.non_trainable_variables,
+                    *(optimizer.variables if optimizer is not None else ()),
+                    *model.metrics_variables])
+
+
+def _loss_of(logs):
+    if not isinstance(logs, dict) or "loss" not in logs:
+        raise NoTrainingLoss(
+            "the model's train step reports no 'loss' (it returned "
+            f"{sorted(logs) if isinstance(logs, dict) else type(logs).__name__})")
+    return float(keras.ops.convert_to_numpy(logs["loss"]))
+
+
+def tensorflow_feed(model, function, batch, element_spec):
+    """Calls of the TensorFlow train function on ``batch`` that reuse fit's trace."""
+    import tensorflow as tf
+
+    try:
+        rows = keras.tree.flatten(batch)[0].shape[0]
+        for drop_remainder in (False, True):
+            dataset = tf.data.Dataset.from_tensor_slices(batch).batch(
+                rows, drop_remainder=drop_remainder)
+            if element_spec is None or dataset.element_spec == element_spec:
+                with _strategy_scope(model):
+                    distributed = model.distribute_strategy.experimental_distribute_dataset(
+                        dataset)
+                return lambda: function(iter(distributed))
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # per-replica values, ...
+        pass
+    return lambda: function(iter([batch]))
+
+
+class TrainStepTrial:
+    """Trials of the model's current weights through its own train function, on one batch.
+
+    Use through :func:`restoring_trial`, which restores the state on exit.
+
+    Args:
+        model: a compiled, built Keras model.
+        batch: one batch as the train step takes it (``(x, y)``, ``(x, y, sample_weight)``
+            or ``x``), e.g. the batch ``fit`` is about to train on.
+        function: the train function to call (default: ``model.train_function``,
+            made as ``fit`` makes it).
+        element_spec: TensorFlow only: the element spec of fit's iterator, or None.
+    """
+
+    def __init__(self, model, batch, function=None, element_spec=None):
+        if function is None:  # outside fit: build what fit builds first, as train_on_batch does
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not optimizer.built or not model.compiled:
+                model._symbolic_build(data_batch=batch)
+            if getattr(model, "train_function", None) is None:
+                model.make_train_function()
+            function = model.train_function
+        optimizer = model.optimizer
+        if not optimizer.built:  # TensorFlow's fit builds it in its first step: build it now,
+            optimizer.build(model.trainable_variables)  # so that its state is saved
+        self.model = model
+        self.steps_taken = 0  # train-step calls so far, all candidates together
+        self._jax = keras.backend.backend() == "jax"
+        self._metrics = list(model.metrics_variables)
+        if self._jax:
+            self._groups = [list(model.trainable_variables), list(model.non_trainable_variables),
+                            list(model.optimizer.variables), self._metrics]
+            self._start = [[v.value for v in group] for group in self._groups[1:]]
+            self._call = lambda state: function(state, iter([batch]))
+        else:
+            self._saved = [(v, keras.ops.copy(v.value)) for v in state_variables(model)]
+            self._metric_values = [(v, value) for v, value in self._saved
+                                   if any(v is m for m in self._metrics)]
+            if keras.backend.backend() == "tensorflow":
+                self._call = tensorflow_feed(model, function, batch, element_spec)
+            else:
+                self._call = lambda: function([batch])
+
+    def restore(self, keep=()):
+        """Assigns every saved value back (TensorFlow, PyTorch), but those of ``keep``."""
+        if self._jax:
+            return
+        kept = {id(variable) for variable in keep}
+        for variable, value in self._saved:
+            if id(variable) not in kept:
+                variable.assign(value)
+
+    def losses(self, steps, keep=()):
+        """The training losses of the current weights over ``steps`` trial steps.
+
+        Args:
+            steps: trial steps, an integer >= 0.
+            keep: the variables that hold the candidate: they start the trial as they
+                are, and hold the candidate again after it; every other variable
+                starts from its saved value.
+
+        Returns:
+            A list of ``steps + 1`` floats: entry ``s`` is the loss on the batch
+            after ``s`` steps (entry 0 the initial loss), as ``fit`` reports it;
+            shorter when a loss is not finite (the trial stops there).
+        """
+        losses = []
+        if self._jax:
+            import jax.numpy as jnp
+
+            # Copies: the jitted step donates its state, and these are the variables' own.
+            trainable = [jnp.copy(v.value) for v in self._groups[0]]
+            non_trainable, optimizer = ([jnp.copy(value) for value in group]
+                                        for group in self._start[:2])
+            for _ in range(steps + 1):
+                metrics = [jnp.copy(value) for value in self._start[2]]
+                logs, (trainable, non_trainable, optimizer, _) = self._call(
+                    (trainable, non_trainable, optimizer, metrics))
+                self.steps_taken += 1
+                losses.append(_loss_of(logs))
+                if not math.isfinite(losses[-1]):
+                    break
+            return losses
+        self.restore(keep)
+        candidate = [(variable, keras.ops.copy(variable.value)) for variable in keep]
+        try:
+            for _ in range(steps + 1):
+                for variable, value in self._metric_values:
+                    variable.assign(value)
+                logs = self._call()
+                self.steps_taken += 1
+                losses.append(_loss_of(logs))
+                if not math.isfinite(losses[-1]):
+                    break
+        finally:  # the candidate's variables hold the candidate again, as on JAX
+            for variable, value in candidate:
+                variable.assign(value)
+        return losses
+
+
+@contextlib.contextmanager
+def restoring_trial(model, batch, function=None, element_spec=None):
+    """Yields a :class:`TrainStepTrial`; every saved variable is restored on exit.
+
+    The block runs in the model's tf.distribute strategy scope on TensorFlow, as ``fit``'s
+    steps do.
+    """
+    with _strategy_scope(model):
+        trial = TrainStepTrial(model, batch, function, element_spec)
+        try:
+            yield trial
+        finally:
+            trial.restore()
+
+
+SHORTEST_TRIAL = 2  # one Adam step moves every weight by about the learning rate: no signal
+
+
+def halving_plan(k, budget, trial_steps):
+    """The rounds of a selection under a budget: ``[(candidates, steps), ...]``.
+
+    Round 0 screens all ``k`` candidates by their initial loss (one train step
+    each, ``steps = 0``). If the budget allows, a second round trains the best
+    of them (at most half, rounded up) from their initializations for ``steps``
+    trial steps each (``steps + 1`` train steps: the last one reads the loss),
+    as many as the budget allows with ``steps >= 2``, then as long as it allows
+    up to ``trial_steps``. The winner is the lowest loss of the last round.
+    The trainability study chose this rule over full trials of every candidate
+    and over three-round halving (``benchmarks/results/trainability.md``).
+
+    Args:
+        k: candidates, an integer >= 1.
+        budget: train steps to spend, an integer >= k (one screen per candidate).
+        trial_steps: the longest trial, an integer >= 0.
+
+    Returns:
+        A list of ``(candidates, steps)`` rounds; their cost ``sum(c * (s + 1))``
+        is at most ``budget``.
+
+    Example:
+        >>> halving_plan(10, 24, 8)
+        [(10, 0), (4, 2)]
+    """
+    left = budget - k
+    survivors = min(math.ceil(k / 2), left // (SHORTEST_TRIAL + 1))
+    if survivors < 2 or trial_steps < SHORTEST_TRIAL:
+        return [(k, 0)]
+    return [(k, 0), (survivors, min(trial_steps, left // survivors - 1))]
+
+
+def plan_cost(plan):
+    """The train steps a plan of :func:`halving_plan` spends."""
+    return sum(candidates * (steps + 1) for candidates, steps in plan)
+
+
+def check_budget(budget, k):
+    """``budget`` validated: None, or an integer >= ``k`` (one screen per candidate)."""
+    if budget is None:
+        return None
+    return _validation.integer(budget, "budget", minimum=k)

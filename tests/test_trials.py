@@ -1,0 +1,123 @@
+"""Trials through the model's own train step (keras_lyapunov._trials) and the budget's plan."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lyapunov._trials import halving_plan, plan_cost, state_variables, restoring_trial
+
+
+def classifier(seed=0, regularizer=None):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(8, activation="relu", kernel_regularizer=regularizer),
+        keras.layers.Dense(3, kernel_regularizer=regularizer)])
+
+
+def data(n=32):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 5)).astype("float32"), (np.arange(n) % 3).astype("int32")
+
+
+def compiled(model, learning_rate=1e-2):
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=20)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.004),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def snapshot(model):
+    return [keras.ops.convert_to_numpy(v) for v in state_variables(model)]
+
+
+def batch_of(x, y):
+    return keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+
+
+@pytest.mark.parametrize("regularizer", [None, "l2"])
+def test_trial_losses_are_the_losses_of_keras_own_training(regularizer):
+    # An independent reference: a second model with the same weights, trained by
+    # Keras's train_on_batch, and its loss read by evaluate (regularization included).
+    x, y = data()
+    model, reference = (compiled(classifier(regularizer=regularizer)) for _ in range(2))
+    with restoring_trial(model, batch_of(x, y)) as trial:
+        losses = trial.losses(4)
+    assert len(losses) == 5
+    for steps, value in enumerate(losses):
+        expected = reference.evaluate(x, y, batch_size=len(x), verbose=0)[0]
+        np.testing.assert_allclose(value, expected, rtol=2e-5)
+        reference.train_on_batch(x, y)
+
+
+def test_every_variable_comes_back_bit_for_bit():
+    x, y = data()
+    model = compiled(classifier())
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # a moved optimizer and metrics
+    before = snapshot(model)
+    with restoring_trial(model, batch_of(x, y)) as trial:
+        trial.losses(3)
+        trial.losses(2)
+    for a, b in zip(before, snapshot(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_every_variable_comes_back_after_an_exception():
+    x, y = data()
+    model = compiled(classifier())
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    before = snapshot(model)
+    with pytest.raises(KeyboardInterrupt), restoring_trial(model, batch_of(x, y)) as trial:
+        trial.losses(2)
+        raise KeyboardInterrupt
+    for a, b in zip(before, snapshot(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_each_trial_starts_from_the_saved_state_but_the_kept_variables():
+    # Two trials of the same weights give the same losses: the optimizer, the other
+    # weights and the metrics are back at their saved values before each.
+    x, y = data()
+    model = compiled(classifier())
+    kernel = model.layers[0].kernel
+    with restoring_trial(model, batch_of(x, y)) as trial:
+        first = trial.losses(3, keep=[kernel])
+        second = trial.losses(3, keep=[kernel])
+        kernel.assign(keras.ops.zeros(kernel.shape))
+        zeroed = trial.losses(0, keep=[kernel])
+    assert first == second
+    assert zeroed[0] != first[0]
+    assert trial.steps_taken == 4 + 4 + 1
+
+
+def test_a_diverging_trial_stops_at_the_first_non_finite_loss():
+    x, y = data()
+    model = compiled(classifier())
+    model.layers[-1].kernel.assign(np.full((8, 3), np.inf, "float32"))
+    with restoring_trial(model, batch_of(x, y)) as trial:
+        losses = trial.losses(5, keep=[model.layers[-1].kernel])
+    assert len(losses) == 1 and not math.isfinite(losses[0])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10, 17])
+@pytest.mark.parametrize("trial_steps", [0, 1, 2, 8, 20])
+def test_the_plan_screens_every_candidate_and_stays_within_the_budget(k, trial_steps):
+    for budget in range(k, k + 200, 7):
+        plan = halving_plan(k, budget, trial_steps)
+        assert plan[0] == (k, 0)
+        assert plan_cost(plan) <= budget
+        for (count, steps), (earlier, _) in zip(plan[1:], plan):
+            assert 2 <= count <= math.ceil(earlier / 2)
+            assert 2 <= steps <= trial_steps
+
+
+def test_the_plan_grows_the_survivors_first_then_the_trial():
+    assert halving_plan(10, 15, 8) == [(10, 0)]  # no two survivors for 2 steps
+    assert halving_plan(10, 17, 8) == [(10, 0), (2, 2)]
+    assert halving_plan(10, 18, 8) == [(10, 0), (2, 3)]
+    assert halving_plan(10, 24, 8) == [(10, 0), (4, 2)]
+    assert halving_plan(10, 40, 8) == [(10, 0), (5, 5)]
+    assert halving_plan(10, 10_000, 8) == [(10, 0), (5, 8)]

@@ -323,3 +323,38 @@ def test_an_older_config_with_the_trial_learning_rate_still_loads():
     with pytest.warns(DeprecationWarning, match="trial_learning_rate"):
         restored = SampledLyapunov.from_config(config)
     assert restored.get_config() == SampledLyapunov(k=4, seed=1).get_config()
+
+
+def test_several_steps_per_execution_lose_no_batch():
+    if keras.backend.backend() == "torch":
+        pytest.skip("Keras's torch trainer takes one step per execution")
+    x, y = labelled()
+    model = network(steps_per_execution=3)
+    callback = SampledLyapunov(k=3, seed=0, budget=9, verbose=0)
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[callback])
+    assert callback.result.selected
+    reference = network(steps_per_execution=3)
+    sample_initialization(reference, x[:BATCH], y[:BATCH], k=3, seed=0, budget=9, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(values(model.weights), values(reference.weights), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2 * (N // BATCH)
+
+
+def test_the_trials_share_fit_compiled_train_step():
+    # No second program: fit's train step is traced once, trials and training together.
+    if keras.backend.backend() == "torch":
+        pytest.skip("PyTorch runs the train step eagerly")
+    x, y = labelled()
+    model = network()
+    traces, train_step = [], model.train_step
+
+    def counted(*args, **kwargs):
+        traces.append(1)
+        return train_step(*args, **kwargs)
+
+    model.train_step = counted
+    callback = SampledLyapunov(k=3, seed=0, budget=9, verbose=0)
+    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[callback])
+    assert callback.result.spent > 3  # the trials ran
+    assert len(traces) == 1

@@ -192,14 +192,6 @@ def _selection_record(variable):
     return entry[1] if entry is not None and entry[0]() is variable else None
 
 
-def holds_selection(variables):
-    """Whether every variable still holds what the last selection left in it."""
-    expected = [_selection_record(variable) for variable in variables]
-    if None in expected:
-        return False
-    return expected == fingerprints([variable.value for variable in variables])
-
-
 def _redraw(initializer, seed, shape, dtype):
     """What ``initializer`` draws with ``seed``."""
     return reseeded(initializer, seed)(shape, dtype=dtype)

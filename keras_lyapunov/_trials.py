@@ -124,8 +124,9 @@ class TrainStepTrial:
             self._call = lambda state: function(state, iter([batch]))
         else:
             self._saved = [(v, keras.ops.copy(v.value)) for v in state_variables(model)]
+            metric_ids = {id(v) for v in self._metrics}
             self._metric_values = [(v, value) for v, value in self._saved
-                                   if any(v is m for m in self._metrics)]
+                                   if id(v) in metric_ids]
             if keras.backend.backend() == "tensorflow":
                 self._call = tensorflow_feed(model, function, batch, element_spec)
             else:

@@ -324,16 +324,15 @@ def _other_kernels(model, kernels, layers):
             if id(variable) not in selected]
 
 
-def _provenance_reason(model, kernels, layers):
+def _provenance_reason(kernels, others):
     """Why the kernels must not be replaced, in words; None when they may be.
 
     A selected kernel that does not hold its initializer's draw (or a
-    selection's choice) stops it; so does, unless ``layers`` names the layers,
-    another kernel of the model that provably moved from its initial value.
-    One fingerprint call serves both checks.
+    selection's choice) stops it; so does one of ``others`` (:func:`_other_kernels`:
+    the model's other kernels, none when ``layers`` names the layers) that provably
+    moved from its initial value. One fingerprint call serves both checks.
     """
     pairs = [(kernel, initializer) for _, kernel, initializer in kernels]
-    others = _other_kernels(model, kernels, layers)
     found = _provenance.states(pairs + others)
     stale = [kernel.path for (kernel, _), state in zip(pairs, found)
              if state != _provenance.FRESH]
@@ -383,6 +382,7 @@ class _Selection:
         self.settings = settings
         self.seed = _seeds.base_seed(settings.seed)
         self.replaced = []
+        self._others = []  # the other kernels the provenance check read, with initializers
 
     def run(self, x=None, y=None, fit=None):
         """Runs the selection in place; returns its :class:`SelectionResult`.
@@ -397,7 +397,9 @@ class _Selection:
             raise ValueError("`y` labels the probes in `x`: pass `x` too.")
         taken = self._build(x)
         kernels = self._kernels()
-        reason = _provenance_reason(self.model, kernels, self.settings.layers)
+        # Read once: the check and, after the choice, its record use the same layout.
+        self._others = _other_kernels(self.model, kernels, self.settings.layers)
+        reason = _provenance_reason(kernels, self._others)
         if reason is not None:
             return self._skipped(reason)
         num_probes = self.settings.num_probes
@@ -510,8 +512,7 @@ class _Selection:
                                        skipped="every candidate was non-finite")
         drawer.assign(result.seeds[result.chosen])
         self.replaced = [kernel for _, kernel, _ in kernels]
-        _provenance.record_selected(self.replaced, [variable for variable, _ in _other_kernels(
-            self.model, kernels, self.settings.layers)])
+        _provenance.record_selected(self.replaced, [variable for variable, _ in self._others])
         if self.settings.verbose:
             print(result.summary())
         return result

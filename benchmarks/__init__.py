@@ -8,7 +8,10 @@ Importing this package first sets the experiments' environment (quiet logs,
 JAX when installed, an explicit KERAS_BACKEND wins) before any script imports Keras.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import experiments.environment  # noqa: F401
 
@@ -21,3 +24,16 @@ def write_report(name, lines):
     print(text)
     with open(os.path.join(RESULTS, name), "w") as handle:
         handle.write(text)
+
+
+def run_fresh(code, arguments, backend):
+    """Runs ``code`` in a fresh Python process on ``backend``; its last stdout line as JSON.
+
+    The repository root is on the child's path, TensorFlow's logs are quiet, and a
+    failing child raises ``subprocess.CalledProcessError``.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", code, *map(str, arguments)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

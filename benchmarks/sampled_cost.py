@@ -17,14 +17,11 @@ Usage:
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 
-from benchmarks import write_report
+from benchmarks import run_fresh, write_report
 
 EPOCHS = 15
 CHILD = r"""
@@ -53,11 +50,7 @@ print(json.dumps({"seconds": seconds, "spent": result.spent if result else 0,
 
 
 def one_fit(backend, samples, sampled):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-c", CHILD, str(samples), "1" if sampled else "0"],
-                         env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(CHILD, [samples, 1 if sampled else 0], backend)
 
 
 def main(argv=None):

@@ -67,6 +67,10 @@ def parse_arguments(argv):
                         help="SampledLyapunov candidates (default ceil(sqrt(depth)))")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
+    parser.add_argument("--cnn", action="store_true",
+                        help="run the deep narrow CNN study instead (benchmarks/cnn_study.py "
+                             "on the digits as 8x8 images: 32 convolutions of 8 channels, "
+                             "--seeds seeds of each of its methods, 30 epochs; a few minutes)")
     parser.add_argument("--figure", default=DEFAULT_FIGURE,
                         help="PNG to write (default benchmarks/results/demo.png; 'none' to skip)")
     args = parser.parse_args(argv)
@@ -96,8 +100,36 @@ def signal_at_initialization(method, x, depth, width, classes, seed):
         return signal_report(model, x[:32], samples=100, num_probes=32, seed=seed)
 
 
+def cnn_demo(seeds):
+    """The CNN study on the digits, printed (``--cnn``)."""
+    from experiments.cnn import CNN_DEFAULT_METHODS, run_cnn_study, wilson
+    from experiments.methods import CNN_METHODS
+
+    (xt, yt), (xe, ye) = load_digits()
+    train, test = (xt.reshape(-1, 8, 8, 1), yt), (xe.reshape(-1, 8, 8, 1), ye)
+    print(f"scikit-learn digits as 8x8 images: {len(xt)} training / {len(xe)} test; a CNN of "
+          "32 3x3 convolutions of 8 channels, LeakyReLU(0.01), no normalization or skips; "
+          f"30 epochs; {seeds} seeds per method.\n")
+    study = run_cnn_study(train, test, (8, 8, 1), depth=32, width=8, seeds=seeds, epochs=30,
+                          methods=CNN_DEFAULT_METHODS)
+    print("\n| method | seeds that train | 95% Wilson | median test accuracy | exponent per layer |")
+    print("|---|---:|---:|---:|---:|")
+    for method, runs in study["accuracy"].items():
+        final = runs[:, -1]
+        trained = int(np.sum(final >= 20.0))
+        low, high = wilson(trained, len(final))
+        estimate = study["signal"].get(method)
+        exponent = "-" if estimate is None else f"{estimate.exponent:+.3f}"
+        print(f"| {CNN_METHODS[method].label} | {trained}/{len(final)} | [{low:.0f}, {high:.0f}]% "
+              f"| {np.median(final):.1f}% | {exponent} |")
+    print(f"done in {study['seconds']:.0f} s")
+
+
 def main(argv=None):
     args, methods = parse_arguments(argv)
+    if args.cnn:
+        cnn_demo(args.seeds)
+        return
     start = time.perf_counter()
     if args.data_dir or args.dataset != "digits":
         train, test = load_image_data(args.dataset if args.dataset != "digits" else "mnist",

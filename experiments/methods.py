@@ -20,9 +20,11 @@ import numpy as np
 from keras_lyapunov import SampledLyapunov, sample_initialization
 from experiments.seeds import EXPERIMENT_LAYERS, derive_seed
 from keras_lyapunov.baselines import INITIALIZERS
-from keras_lyapunov.networks import leaky_relu_mlp
+from keras_lyapunov.networks import leaky_relu_cnn, leaky_relu_mlp
+from keras_lyapunov.structure import KERNEL_LAYERS
 
-__all__ = ["METHODS", "Method", "build_mlp", "default_k", "initialize", "lsuv", "prepare"]
+__all__ = ["CNN_METHODS", "METHODS", "Method", "build_cnn", "build_mlp", "default_k",
+           "initialize", "lsuv", "prepare"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,54 @@ METHODS = {
 }
 
 
+# The deep narrow CNN's methods (benchmarks/cnn_study.py): ``hidden`` draws every
+# convolution but the first, ``outer`` the first; "calibrated-gaussian" is a Gaussian at
+# the scale calibrate_scale measures (build_cnn's ``calibrated_std``).
+CNN_METHODS = {
+    "he": Method("He", "he", "he"),
+    "orthogonal": Method("Orthogonal (Keras)", "orthogonal", "orthogonal"),
+    "delta-orthogonal": Method("Delta-orth, He gain", "delta-orthogonal", "delta-orthogonal"),
+    "lyapunov-delta-orthogonal": Method("Lyap delta-orth", "lyapunov-delta-orthogonal",
+                                        "lyapunov-delta-orthogonal"),
+    "calibrated-gaussian": Method("Calibrated Gaussian", "calibrated-gaussian", "he"),
+    "lsuv": Method("LSUV", "orthogonal", "orthogonal", lsuv=True),
+    "sampled-lyapunov-delta-orthogonal": Method(
+        "Sampled Lyap delta-orth", "lyapunov-delta-orthogonal", "lyapunov-delta-orthogonal",
+        sampled=True),
+}
+
+
+def build_cnn(input_shape, width, depth, classes, *, method, slope=0.01, seed=0,
+              calibrated_std=None):
+    """The deep narrow CNN: ``depth`` 3x3 convolutions of ``width`` channels, 'same', leaky
+    ReLU, zero biases, no normalization or skips; global average pooling, Dense logits.
+
+    Args:
+        input_shape: channels-last, e.g. ``(8, 8, 1)`` (Conv2D) or ``(40, 1)`` (Conv1D).
+        width, depth, classes: channels, convolutions, logits.
+        method: a key of ``CNN_METHODS``.
+        slope: leaky-ReLU negative slope.
+        seed: integer; convolution i's kernel is drawn from a seed derived from (seed, i).
+        calibrated_std: the Gaussian's standard deviation for "calibrated-gaussian".
+
+    Returns:
+        A built ``keras.Sequential``.
+    """
+    spec = CNN_METHODS[method]
+
+    def kernel_initializer(index, slope_after):
+        name = spec.hidden if index > 0 else spec.outer
+        layer_seed = derive_seed(seed, EXPERIMENT_LAYERS, index)
+        if name == "calibrated-gaussian":
+            return keras.initializers.RandomNormal(stddev=calibrated_std, seed=layer_seed)
+        return INITIALIZERS[name](slope_after, layer_seed)
+
+    return leaky_relu_cnn(input_shape, width, depth, slope, kernel_initializer,
+                          classes=classes, use_bias=True,
+                          head_initializer=keras.initializers.GlorotUniform(
+                              seed=derive_seed(seed, EXPERIMENT_LAYERS, depth)))
+
+
 def default_k(depth):
     """The candidates of the sampled methods: ``ceil(sqrt(depth))``, the paper's O(sqrt(depth))."""
     return math.ceil(math.sqrt(depth))
@@ -107,7 +157,7 @@ def build_mlp(input_dim, width, hidden, output_dim, *, method, slope=0.01, seed=
 def lsuv(model, x, *, tolerance=0.1, max_iterations=10):
     """Layer-sequential unit-variance initialization (Mishkin & Matas, ICLR 2016).
 
-    Visits the Dense layers in order and divides each kernel by the standard
+    Visits the Dense and convolution layers in order and divides each kernel by the standard
     deviation of that layer's output on ``x`` until the variance is within
     ``tolerance`` of 1 (at most ``max_iterations`` passes per layer). The
     kernels should start orthogonal, as in the paper.
@@ -121,7 +171,7 @@ def lsuv(model, x, *, tolerance=0.1, max_iterations=10):
     Returns:
         The list of final output variances, one per Dense layer.
     """
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    dense = [layer for layer in model.layers if isinstance(layer, KERNEL_LAYERS)]
     probe = keras.Model(model.inputs[0], [layer.output for layer in dense])
     variances = []
     for index, layer in enumerate(dense):
@@ -162,7 +212,7 @@ def prepare(model, method, x_probe, y_probe, *, k, seed, target_norm=1.0):
     Returns:
         A list of callbacks to pass to ``fit`` (empty or one SampledLyapunov).
     """
-    spec = METHODS[method]
+    spec = method if isinstance(method, Method) else METHODS[method]
     if spec.lsuv:
         lsuv(model, x_probe)
     if spec.sampled:
@@ -178,12 +228,13 @@ def initialize(model, method, x_probe, y_probe, *, k, seed, compile_model, budge
     trained elsewhere (e.g. by ``experiments.training.ClassifierTrainer``).
 
     Args:
-        model, method, x_probe, y_probe, k, seed, target_norm: as :func:`prepare`.
+        model, method, x_probe, y_probe, k, seed, target_norm: as :func:`prepare`
+            (``method`` a key of ``METHODS`` or a :class:`Method`, e.g. of ``CNN_METHODS``).
         compile_model: compiles ``model`` as it will be trained (the default
             score trains through the model's own train step).
         budget: the selection's train steps (None: the longest trials).
     """
-    spec = METHODS[method]
+    spec = method if isinstance(method, Method) else METHODS[method]
     if spec.lsuv:
         lsuv(model, x_probe)
     if spec.sampled:

@@ -27,6 +27,8 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it, imported on first use (they import Keras).
 _LAZY = {
+    "DeltaOrthogonal": "keras_lyapunov.initializers",
+    "LyapunovDeltaOrthogonal": "keras_lyapunov.initializers",
     "LyapunovNormal": "keras_lyapunov.initializers",
     "LyapunovOrthogonal": "keras_lyapunov.initializers",
     "SampledLyapunov": "keras_lyapunov.sampling",
@@ -34,27 +36,39 @@ _LAZY = {
     "SelectionSettings": "keras_lyapunov.sampling",
     "sample_initialization": "keras_lyapunov.sampling",
     "SignalReport": "keras_lyapunov.diagnostics",
+    "Calibration": "keras_lyapunov.exponents",
+    "ExponentEstimate": "keras_lyapunov.exponents",
+    "calibrate_scale": "keras_lyapunov.exponents",
+    "measure_exponent": "keras_lyapunov.exponents",
     "comparison_reports": "keras_lyapunov.diagnostics",
     "plot_signal": "keras_lyapunov.diagnostics",
     "signal_report": "keras_lyapunov.diagnostics",
     "standard_mlp": "keras_lyapunov.networks",
+    "leaky_relu_cnn": "keras_lyapunov.networks",
     "check_slopes": "keras_lyapunov.structure",
 }
 # The modules whose classes Keras must find by their registered names.
 _SERIALIZABLES = ("keras_lyapunov.initializers", "keras_lyapunov.sampling")
 
 __all__ = [
+    "DeltaOrthogonal",
+    "LyapunovDeltaOrthogonal",
     "LyapunovNormal",
     "LyapunovOrthogonal",
+    "Calibration",
+    "ExponentEstimate",
     "SampledLyapunov",
     "SelectionResult",
     "SelectionSettings",
     "SignalReport",
     "check_slopes",
     "comparison_reports",
+    "calibrate_scale",
     "critical_scale",
+    "leaky_relu_cnn",
     "log_gain_std",
     "lyapunov_exponent",
+    "measure_exponent",
     "plot_signal",
     "recommended_k",
     "sample_initialization",

@@ -195,14 +195,36 @@ class CandidateDrawer:
     orthogonal kernels), untruncated centred Gaussians (RandomNormal,
     VarianceScaling "untruncated_normal") by standard deviation. Other seeded
     initializers are re-seeded one kernel at a time.
+
+    On JAX every kernel is re-seeded one at a time: eager JAX compiles a
+    program for each new shape, once per process, and building the model
+    compiled the draws of the kernels' own shapes, while a batched draw would
+    compile the draw and QR of every stack anew (about 0.6 s on a 2-core CPU
+    for the paper's 98-layer stack; 980 single draws cost 0.2 s).
+
+    Args:
+        kernels: ``[(layer, variable, initializer)]`` as
+            :func:`selected_kernels` returns them.
+        batched: draw groups of equal law in one call (default: on every
+            backend but JAX).
     """
 
-    def __init__(self, kernels):
+    def __init__(self, kernels, batched=None):
+        if batched is None:
+            batched = keras.backend.backend() != "jax"
         self.groups = {}
         self.singles = []
         for _, kernel, initializer in kernels:
             shape, dtype = tuple(kernel.shape), kernel.dtype
-            law = kernel_law(initializer, shape) if len(shape) == 2 else None
+            if not batched:
+                self.singles.append((kernel, initializer))
+                continue
+            if len(shape) == 2:
+                law = kernel_law(initializer, shape)
+            elif type(initializer) is keras.initializers.RandomNormal and initializer.mean == 0:
+                law = ("normal", float(initializer.stddev))  # e.g. a calibrated convolution
+            else:
+                law = None
             if isinstance(initializer, LYAPUNOV_INITIALIZERS):
                 key = (type(initializer), initializer.slope, shape, dtype)
             elif law is not None and law[0] == "normal":

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import keras
 
 from keras_lyapunov import theory
-from keras_lyapunov.initializers import LyapunovNormal, LyapunovOrthogonal
+from keras_lyapunov.initializers import (DeltaOrthogonal, LyapunovDeltaOrthogonal, LyapunovNormal,
+                                         LyapunovOrthogonal)
 
 __all__ = ["INITIALIZERS", "NamedInitializer", "scaled_orthogonal", "untruncated_he_normal"]
 
@@ -94,4 +95,10 @@ INITIALIZERS = {
     "lyapunov-orthogonal": NamedInitializer(
         "Lyapunov (orthogonal)",
         lambda slope, seed: LyapunovOrthogonal(slope=slope, seed=seed)),
+    "delta-orthogonal": NamedInitializer(
+        "Delta-orthogonal (He gain)",
+        lambda slope, seed: DeltaOrthogonal(math.sqrt(theory.he_variance_factor(slope)), seed)),
+    "lyapunov-delta-orthogonal": NamedInitializer(
+        "Lyapunov (delta-orthogonal)",
+        lambda slope, seed: LyapunovDeltaOrthogonal(slope=slope, seed=seed)),
 }

@@ -16,8 +16,9 @@ from keras_lyapunov import theory
 
 # The report's initializer choices (keras_lyapunov.baselines.INITIALIZERS), named here so
 # that building the parser, and the `table` command, import no Keras.
-INITIALIZER_NAMES = ("glorot-uniform", "he", "keras-he-normal", "lyapunov-normal",
-                     "lyapunov-orthogonal", "orthogonal", "scaled-orthogonal")
+INITIALIZER_NAMES = ("delta-orthogonal", "glorot-uniform", "he", "keras-he-normal",
+                     "lyapunov-delta-orthogonal", "lyapunov-normal", "lyapunov-orthogonal",
+                     "orthogonal", "scaled-orthogonal")
 
 TABLE_COLUMNS = (
     ("width", "layer width d (square d x d Dense kernels)"),
@@ -163,6 +164,10 @@ def build_parser():
     report.add_argument(
         "--init", choices=INITIALIZER_NAMES, default="glorot-uniform",
         help="kernel initializer of the model (default: glorot-uniform, Keras's Dense default)")
+    report.add_argument(
+        "--conv", type=_int_in("--conv", 1), metavar="SIZE",
+        help="report a CNN instead: DEPTH bias-free Conv2D(WIDTH, 3, padding='same') + "
+             "LeakyReLU(SLOPE) on SIZE x SIZE x WIDTH inputs, followed at one position")
     report.add_argument("--samples", type=_int_in("--samples", 2), default=100,
                         help="re-initializations measured (default: 100)")
     report.add_argument("--probes", type=_int_in("--probes", 1), default=16,
@@ -214,7 +219,7 @@ def _available_memory():
 
 def _check_report(args, parser):
     """Refuses, before any work, a report that cannot finish: memory, the figure's path."""
-    weights = args.width * args.width * args.depth
+    weights = args.width * args.width * args.depth * (9 if args.conv else 1)
     needed = _REPORT_COPIES * 4 * weights
     available = _available_memory()
     if available is not None and needed > available:
@@ -234,17 +239,24 @@ def _check_report(args, parser):
 def _report(args, out):
     from keras_lyapunov import diagnostics  # Keras: imported only for the report
     from keras_lyapunov.baselines import INITIALIZERS
-    from keras_lyapunov.networks import standard_mlp
+    from keras_lyapunov.networks import leaky_relu_cnn, standard_mlp
 
-    model = standard_mlp(args.width, args.depth, args.slope, INITIALIZERS[args.init])
+    if args.conv:
+        make = INITIALIZERS[args.init]
+        model = leaky_relu_cnn((args.conv, args.conv, args.width), args.width, args.depth,
+                               args.slope, lambda index, slope: make(slope))
+        title = (f"CNN: {args.depth} x Conv2D({args.width}, 3x3, 'same', no bias) + "
+                 f"LeakyReLU({args.slope:g}) on {args.conv}x{args.conv}x{args.width} inputs")
+    else:
+        model = standard_mlp(args.width, args.depth, args.slope, INITIALIZERS[args.init])
+        title = f"MLP: {args.depth} x Dense({args.width}) + LeakyReLU({args.slope:g})"
     options = dict(samples=args.samples, num_probes=args.probes, seed=args.seed)
     if args.plot:
         reports = diagnostics.comparison_reports(model, **options)
     else:
         reports = {args.init: diagnostics.signal_report(model, **options)}
     own = next(iter(reports.values()))
-    out.write(f"MLP: {args.depth} x Dense({args.width}) + LeakyReLU({args.slope:g}), "
-              f"kernels from {args.init}\n\n")
+    out.write(f"{title}, kernels from {args.init}\n\n")
     out.write(own.table(args.digits) + "\n\n")
     out.write("after the last layer, log ||h_L|| - log ||x||:\n")
     for label, report in reports.items():

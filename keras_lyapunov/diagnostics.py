@@ -27,8 +27,8 @@ from keras_lyapunov._probes import (
 )
 from keras_lyapunov._seeds import base_seed, derive_seed, reseeded, takes_seed
 from keras_lyapunov.baselines import INITIALIZERS
-from keras_lyapunov.initializers import kernel_law
-from keras_lyapunov.structure import layer_chain, slope_mismatches
+from keras_lyapunov.initializers import LyapunovDeltaOrthogonal, delta_kernel_channels, kernel_law
+from keras_lyapunov.structure import CONVOLUTIONS, layer_chain, position_track, slope_mismatches
 
 __all__ = ["LayerSignal", "SignalReport", "comparison_reports", "plot_signal", "signal_report"]
 
@@ -226,16 +226,38 @@ class _Prediction:
     scale: float | None = None
 
 
+def _convolution_law(layer):
+    """``(matrix shape, law)`` of a convolution's centre tap, or a :class:`_Prediction` of none."""
+    initializer = layer.kernel_initializer
+    kernel_shape = tuple(int(d) for d in layer.kernel.shape)
+    if not isinstance(initializer, LyapunovDeltaOrthogonal):
+        return _Prediction(NONE, (
+            f"{type(layer).__name__} with {type(initializer).__name__}: the theory is exact "
+            "for delta-orthogonal kernels (LyapunovDeltaOrthogonal) only; measure this "
+            "layer's exponent with keras_lyapunov.measure_exponent."))
+    if layer.groups != 1:
+        return _Prediction(NONE, f"a grouped convolution (groups={layer.groups}): not covered.")
+    shape = delta_kernel_channels(kernel_shape)
+    return shape, ("orthogonal", float(initializer.scale(kernel_shape)))
+
+
 def _predict_step(step, model, estimate_draws, seed, estimates):
     """The :class:`_Prediction` of one chain step."""
     layer = step.layer
-    if not isinstance(layer, keras.layers.Dense):
+    if isinstance(layer, CONVOLUTIONS):
+        found = _convolution_law(layer)
+        if isinstance(found, _Prediction):
+            return found
+        shape, law = found
+    elif not isinstance(layer, keras.layers.Dense):
         return _Prediction(
-            NONE, f"{type(layer).__name__} is not a Dense layer: the theory does not cover it.")
+            NONE, f"{type(layer).__name__} is not a Dense layer or a convolution: the theory "
+            "does not cover it.")
+    else:
+        shape = tuple(int(d) for d in layer.kernel.shape)
+        law = kernel_law(layer.kernel_initializer, shape)
     applied = step.activation
     initializer = layer.kernel_initializer
-    shape = tuple(int(d) for d in layer.kernel.shape)
-    law = kernel_law(initializer, shape)
     scale = law[1] if law else None
     notes = []
     if _nonzero_bias(layer):
@@ -282,18 +304,69 @@ def _predict_step(step, model, estimate_draws, seed, estimates):
         *notes]), mean, std, entry_std)
 
 
+def _log_norms_at(y, index):
+    """``log ||y[b, position index[b], :]||`` per sample of a channels-last map ``y``."""
+    ops = keras.ops
+    shape = ops.shape(y)
+    positions = math.prod(shape[1:-1])
+    per_position = ops.reshape(log_norms(ops.reshape(y, (-1, shape[-1]))), (-1, positions))
+    return ops.take_along_axis(per_position, ops.expand_dims(index, 1), axis=1)[:, 0]
+
+
+def _tracked_positions(track, probes, steps):
+    """Per probe, the flat position each tracked step is read at, and the input's.
+
+    One output position of the last tracked layer per probe: the one nearest
+    the centre of its grid whose input position (under the centre taps) is
+    not all zero (an image's corner may be black). Every earlier layer is read
+    at the position that one reads.
+
+    Returns:
+        ``(input index, [index or None per step])``, int32 arrays of shape (probes,).
+    """
+    x = np.asarray(keras.ops.convert_to_numpy(probes))
+    last = len(track.outputs) - 1
+    grid = track.grids[last]
+    centre = np.array([(n - 1) / 2 for n in grid])
+    candidates = sorted(np.ndindex(*grid), key=lambda p: float(np.sum((np.array(p) - centre)**2)))
+    chosen = []
+    for b in range(x.shape[0]):
+        for position in candidates:
+            source = track.back(position, last)
+            if all(0 <= q < n for q, n in zip(source, track.input_grid)) and np.any(
+                    x[(b, *source)] != 0):
+                chosen.append(position)
+                break
+        else:
+            raise ValueError(
+                f"`x`: probe {b} is zero at every input position the tracked positions read; "
+                "its per-position log-gain is undefined.")
+    def flat(index, grid_shape):
+        return np.array([np.ravel_multi_index(track.back(p, last, index), grid_shape)
+                         for p in chosen], dtype="int32")
+
+    where = {output: i for i, output in enumerate(track.outputs)}
+    per_step = [None if where.get(id(step.output)) is None else
+                flat(where[id(step.output)], track.grids[where[id(step.output)]])
+                for step in steps]
+    return flat(-1, track.input_grid), per_step
+
+
 def _stateless_log_norms(extractor, drawer):
     """Compiled forward of one re-drawn candidate -> log-norms, shape (probes, steps).
 
     The drawn kernels enter as the drawer's batches and singles and are put in
     place of the variables' values inside the compiled function (no assigns).
+    ``indices``: per step, the flat position (per probe) to read the output at,
+    or None for the whole output.
     """
     ops = keras.ops
     position = {id(v): i for i, v in enumerate(extractor.trainable_variables)}
     group_positions = [[position[id(k)] for k in kernels] for kernels in drawer.groups.values()]
     single_positions = [position[id(kernel)] for kernel, _ in drawer.singles]
 
-    def candidate_log_norms(batches, singles, trainable, non_trainable, x, log_input_norms):
+    def candidate_log_norms(batches, singles, trainable, non_trainable, x, log_input_norms,
+                            indices):
         trainable = list(trainable)
         for positions, batch in zip(group_positions, batches):
             for j, p in enumerate(positions):
@@ -301,25 +374,35 @@ def _stateless_log_norms(extractor, drawer):
         for p, value in zip(single_positions, singles):
             trainable[p] = value
         outputs = stateless_outputs(extractor, trainable, non_trainable, x)
-        columns = [log_norms(y) - log_input_norms for y in keras.tree.flatten(outputs)]
+        columns = [(log_norms(y) if index is None else _log_norms_at(y, index))
+                   - log_input_norms
+                   for y, index in zip(keras.tree.flatten(outputs), indices)]
         return ops.stack(columns, axis=1)
 
     return compile_function(candidate_log_norms)
 
 
-def _measure(model, chain, probes, samples, seed):
-    """Measured log-norms, shape (samples, probes, steps), kernels re-drawn per sample."""
+def _measure(model, chain, probes, samples, seed, positions=None):
+    """Measured log-norms, shape (samples, probes, steps), kernels re-drawn per sample.
+
+    ``positions``: ``(input index, [index or None per step])`` of
+    :func:`_tracked_positions`, or None to measure whole outputs.
+    """
     ops = keras.ops
     extractor = keras.Model(chain.input, [step.output for step in chain.steps])
     drawer = CandidateDrawer(selected_kernels(model, "all"))
     trainable, non_trainable = variable_values(extractor)
-    log_input_norms = log_norms(probes)
+    if positions is None:
+        log_input_norms, indices = log_norms(probes), [None] * len(chain.steps)
+    else:
+        log_input_norms = _log_norms_at(probes, ops.convert_to_tensor(positions[0]))
+        indices = [None if i is None else ops.convert_to_tensor(i) for i in positions[1]]
     forward = _stateless_log_norms(extractor, drawer)
     measured = np.empty((samples, int(ops.shape(probes)[0]), len(chain.steps)))
     for s in range(samples):
         batches, singles = drawer.draw(derive_seed(seed, _seeds.ENSEMBLE, s))
         measured[s] = ops.convert_to_numpy(forward(
-            batches, singles, trainable, non_trainable, probes, log_input_norms))
+            batches, singles, trainable, non_trainable, probes, log_input_norms, indices))
     return measured
 
 
@@ -403,12 +486,30 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
         warnings.warn(message, UserWarning, stacklevel=2)
     probes = probe_inputs(model, x, num_probes, probe_range, seed)
     require_nonzero_rows(probes, "signal_report measures log ||h_l|| - log ||x||")
-    measured = _measure(model, chain, probes, samples, seed)
+    track = position_track(model)
+    positions = (_tracked_positions(track, probes, chain.steps)
+                 if track is not None and track.outputs else None)
+    measured = _measure(model, chain, probes, samples, seed, positions)
 
     rows, estimates = [], {}
     cumulative_mean, cumulative_variance = 0.0, 0.0
     for index, step in enumerate(chain.steps):
         prediction = _predict_step(step, model, estimate_draws, seed, estimates)
+        tracked = positions is not None and positions[1][index] is not None
+        if tracked:
+            prediction = dataclasses.replace(prediction, note=" ".join(filter(None, [
+                "per position: log ||h(p)|| - log ||x(p0)|| at one position per probe, the "
+                "input position p0 it reads through the centre taps.", prediction.note])))
+        elif positions is not None:
+            prediction = _Prediction(NONE, (
+                "whole output, relative to log ||x(p0)||: the prediction stops at "
+                f"{track.stop.name!r} ({type(track.stop).__name__}), which mixes positions "
+                "(the theory follows one position of a convolutional chain)."
+                if track.stop is not None else "whole output."))
+        elif isinstance(step.layer, CONVOLUTIONS):
+            prediction = _Prediction(NONE, (
+                "a convolution on an input without channels-last spatial axes: positions "
+                "are not followed, so no prediction."))
         note = prediction.note
         if prediction.kind == NONE or cumulative_mean is None:
             cumulative_mean = cumulative_variance = None
@@ -450,12 +551,13 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
 
 # The registry entries every model is compared with (keras_lyapunov.baselines).
 COMPARISONS = ("he", "lyapunov-normal", "lyapunov-orthogonal")
+CONVOLUTION_COMPARISONS = ("he", "lyapunov-delta-orthogonal")
 
 
-def _with_initializer(model, make):
-    """A clone of a chain model whose Dense kernels come from ``make(slope)``."""
+def _with_initializer(model, make, layer_types=(keras.layers.Dense,)):
+    """A clone of a chain model whose kernels of ``layer_types`` come from ``make(slope)``."""
     slopes = {step.layer.name: step.activation.slope for step in layer_chain(model).steps
-              if isinstance(step.layer, keras.layers.Dense)}
+              if isinstance(step.layer, layer_types)}
 
     def clone(layer):
         config = layer.get_config()
@@ -467,9 +569,9 @@ def _with_initializer(model, make):
     return keras.models.clone_model(model, clone_function=clone)
 
 
-def _initializer_label(model):
+def _initializer_label(model, layer_types):
     names = {type(step.layer.kernel_initializer).__name__
-             for step in layer_chain(model).steps if isinstance(step.layer, keras.layers.Dense)}
+             for step in layer_chain(model).steps if isinstance(step.layer, layer_types)}
     return names.pop() if len(names) == 1 else "this model"
 
 
@@ -478,7 +580,9 @@ def comparison_reports(model, x=None, *, samples=100, num_probes=16, seed=None, 
 
     Every Dense kernel is replaced by untruncated He (``std sqrt(2 / ((1 +
     slope**2) fan_in))``), LyapunovNormal and LyapunovOrthogonal in turn, each
-    with the slope that follows the layer.
+    with the slope that follows the layer. In a model with convolutions
+    (Conv1D/2D/3D), their kernels are replaced instead, by He and
+    LyapunovDeltaOrthogonal.
 
     Args:
         model, x, samples, num_probes, seed, **kwargs: as :func:`signal_report`.
@@ -487,19 +591,22 @@ def comparison_reports(model, x=None, *, samples=100, num_probes=16, seed=None, 
         A dict label -> :class:`SignalReport`, the model's own first; a
         comparison equal to the model's initializer is not repeated.
     """
-    label = _initializer_label(model)
+    convolutional = any(isinstance(step.layer, CONVOLUTIONS) for step in layer_chain(model).steps)
+    layer_types = CONVOLUTIONS if convolutional else (keras.layers.Dense,)
+    label = _initializer_label(model, layer_types)
     reports = {label: signal_report(model, x, samples=samples, num_probes=num_probes,
                                     seed=seed, **kwargs)}
     own_law = {"LyapunovNormal": "lyapunov-normal",
-               "LyapunovOrthogonal": "lyapunov-orthogonal"}.get(label)
-    for name in COMPARISONS:
+               "LyapunovOrthogonal": "lyapunov-orthogonal",
+               "LyapunovDeltaOrthogonal": "lyapunov-delta-orthogonal"}.get(label)
+    for name in CONVOLUTION_COMPARISONS if convolutional else COMPARISONS:
         if name == own_law:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the clone's slopes are right by construction
             reports[INITIALIZERS[name].label] = signal_report(
-                _with_initializer(model, INITIALIZERS[name]), x, samples=samples,
-                num_probes=num_probes, seed=seed, **kwargs)
+                _with_initializer(model, INITIALIZERS[name], layer_types), x,
+                samples=samples, num_probes=num_probes, seed=seed, **kwargs)
     return reports
 
 

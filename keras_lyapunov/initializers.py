@@ -2,18 +2,23 @@
 
 ``LyapunovNormal`` draws an untruncated Gaussian kernel with standard deviation
 ``sigma_crit``; ``LyapunovOrthogonal`` draws a Haar orthogonal kernel times
-``eta_crit``. Both scales come from :mod:`keras_lyapunov.theory` and are exact
+``eta_crit``; ``LyapunovDeltaOrthogonal`` puts such a matrix at the centre tap of
+a convolution kernel. Both scales come from :mod:`keras_lyapunov.theory` and are exact
 for every Dense kernel shape ``(fan_in, units)`` followed by a leaky ReLU of
 the given slope (Kogler, Schwarz, Kittle, arXiv:2602.10949, Sec. 4;
 docs/theory.md section 3).
 
-Kernels of rank > 2 (convolutions). As ``keras.initializers.Orthogonal`` does,
-a kernel of shape ``(*spatial, in_channels, out_channels)`` is treated as the
+Convolutions. ``LyapunovDeltaOrthogonal`` draws a delta-orthogonal kernel (all
+taps zero but the centre, a Haar orthogonal ``in_channels x out_channels``
+matrix times the exact ``eta_crit``): a chain of such convolutions is, at every
+position, the Dense chain the theory solves, so its exponent is exactly zero
+(docs/theory.md section 7). ``LyapunovNormal`` and ``LyapunovOrthogonal`` on a
+kernel of rank > 2 treat it, as ``keras.initializers.Orthogonal`` does, as the
 matrix ``(prod(shape[:-1]), shape[-1])``: the scale is the exact critical scale
 of the Dense map from one receptive-field patch to the output channels at one
-position. That is all it means. Overlapping patches share weights, so the
-i.i.d.-gain theory does not make a convolutional network's Lyapunov exponent
-zero, and this package does not claim it.
+position, and that is all it means. Overlapping patches share weights, so it
+does not make a convolutional network's exponent zero (measure it with
+:func:`keras_lyapunov.measure_exponent`).
 
 Weights are drawn with ``keras.random`` and ``keras.ops`` on the backend's
 device; nothing passes through NumPy.
@@ -29,7 +34,7 @@ import keras
 from keras_lyapunov import _provenance, _validation, theory
 from keras_lyapunov._seeds import fresh_seed
 
-__all__ = ["LyapunovNormal", "LyapunovOrthogonal"]
+__all__ = ["DeltaOrthogonal", "LyapunovDeltaOrthogonal", "LyapunovNormal", "LyapunovOrthogonal"]
 
 _HALF_PRECISION = ("float16", "bfloat16")
 MAX_SEED = 2**32
@@ -155,6 +160,14 @@ class _LyapunovInitializer(keras.initializers.Initializer):
             units, self.slope, distribution=self.distribution, fan_in=fan_in
         )
 
+    def __call__(self, shape, dtype=None):
+        _floating_dtype(dtype)  # validates; the argument passes on as given
+        self._count_call()
+        state = _provenance.seed_state(self.seed)
+        value = self._draw((), shape, dtype)
+        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
+        return value
+
     def draw_batch(self, count, shape, dtype=None):
         """Draws ``count`` independent kernels of ``shape`` in one call.
 
@@ -213,21 +226,10 @@ class LyapunovNormal(_LyapunovInitializer):
 
     distribution = "normal"
 
-    def __call__(self, shape, dtype=None):
-        _floating_dtype(dtype)  # validates; the argument passes on as given
-        self._count_call()
-        state = _provenance.seed_state(self.seed)
-        value = keras.random.normal(
-            shape=shape, mean=0.0, stddev=self.scale(shape), seed=self.seed, dtype=dtype
-        )
-        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
-        return value
-
     def _draw(self, batch_shape, shape, dtype):
+        stddev = self.scale(shape)  # validates the shape first
         return keras.random.normal(
-            shape=(*batch_shape, *shape), mean=0.0, stddev=self.scale(shape),
-            seed=self.seed, dtype=dtype,
-        )
+            shape=(*batch_shape, *shape), mean=0.0, stddev=stddev, seed=self.seed, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
@@ -257,35 +259,178 @@ class LyapunovOrthogonal(_LyapunovInitializer):
 
     distribution = "orthogonal"
 
-    def __call__(self, shape, dtype=None):
-        _floating_dtype(dtype)
-        self._count_call()
-        state = _provenance.seed_state(self.seed)
-        value = self._draw((), shape, dtype)
-        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
-        return value
+    def _draw(self, batch_shape, shape, dtype):
+        fan_in, units = kernel_matrix_shape(shape)
+        kernel = _haar_matrices(self.seed, batch_shape, fan_in, units,
+                                self._critical_scale(fan_in, units), dtype)
+        return keras.ops.reshape(kernel, (*batch_shape, *shape))
+
+
+def _haar_matrices(seed, batch_shape, fan_in, units, gain, dtype):
+    """``gain`` times Haar orthogonal ``(fan_in, units)`` matrices, shape ``(*batch_shape, fan_in, units)``.
+
+    Orthonormal columns if ``fan_in >= units``, orthonormal rows otherwise: the
+    QR of a Gaussian matrix with the sign correction of Mezzadri (2007), as
+    ``keras.initializers.Orthogonal`` draws it.
+    """
+    dtype = _floating_dtype(dtype)
+    # QR is not implemented for 16-bit floats on every backend.
+    work_dtype = "float32" if dtype in _HALF_PRECISION else dtype
+    a = keras.random.normal(
+        (*batch_shape, max(fan_in, units), min(fan_in, units)), dtype=work_dtype, seed=seed)
+    q, r = keras.ops.qr(a)
+    # Haar measure (Mezzadri 2007): fix the signs by the diagonal of R.
+    signs = keras.ops.sign(keras.ops.diagonal(r, axis1=-2, axis2=-1))
+    q = q * (keras.ops.expand_dims(signs, -2) if batch_shape else signs)
+    if fan_in < units:
+        q = keras.ops.swapaxes(q, -1, -2)
+    kernel = gain * q
+    return kernel if work_dtype == dtype else keras.ops.cast(kernel, dtype)
+
+
+def delta_kernel_channels(shape):
+    """``(in_channels, out_channels)`` of a convolution kernel that can be delta-orthogonal.
+
+    Args:
+        shape: ``(*spatial, in_channels, out_channels)``, every spatial size odd
+            (a kernel has a centre tap only then); rank 2 is a Dense kernel.
+
+    Returns:
+        ``(in_channels, out_channels)`` as Python ints.
+
+    Raises:
+        ValueError: for rank < 2, a dimension that is not an integer >= 1, or
+            an even spatial size.
+    """
+    kernel_matrix_shape(shape)  # validates rank and dimensions
+    dims = tuple(int(d) for d in shape)
+    even = [d for d in dims[:-2] if d % 2 == 0]
+    if even:
+        raise ValueError(
+            "A delta-orthogonal kernel needs an odd size along every spatial axis "
+            "(its only nonzero tap is the centre); received kernel shape "
+            f"{tuple(shape)!r}, with even sizes {even}. Use an odd kernel_size, "
+            "e.g. 3.")
+    return dims[-2], dims[-1]
+
+
+@keras.saving.register_keras_serializable(package="keras_lyapunov")
+class LyapunovDeltaOrthogonal(_LyapunovInitializer):
+    """Delta-orthogonal convolution kernel whose Lyapunov exponent is exactly zero.
+
+    Every tap of the kernel is zero but the centre, which is a Haar orthogonal
+    ``in_channels x out_channels`` matrix times ``eta_crit(out_channels,
+    fan_in=in_channels)`` (the exact rectangular gain). A bias-free
+    convolution with this kernel applies that one matrix at every position
+    (strides and 'valid' or 'same' padding only choose which positions are
+    kept), so a chain of such convolutions and leaky ReLUs is, at every
+    position, the Dense chain whose exponent this gain makes zero
+    (docs/theory.md section 7). For the kernels of ``Conv1D``, ``Conv2D`` and
+    ``Conv3D`` (shape ``(*spatial, in_channels, out_channels)``, odd sizes);
+    a rank-2 (Dense) kernel gets what ``LyapunovOrthogonal`` draws.
+
+    Not for ``Conv*Transpose`` (their kernels are ``(*spatial, out, in)`` and a
+    stride inserts zeros between positions) nor ``DepthwiseConv*`` and
+    ``SeparableConv*`` depthwise kernels (one channel at a time, not a matrix):
+    the initializer sees only a shape, so :func:`keras_lyapunov.check_slopes`
+    and :func:`keras_lyapunov.signal_report` flag those layers.
+
+    Args:
+        slope: negative slope of the leaky ReLU applied after the layer
+            (nonzero; 0.01 by default).
+        seed: None, an int, or a ``keras.random.SeedGenerator`` (Keras 3 seed
+            semantics, as ``LyapunovNormal``).
+
+    Returns (when called with ``shape, dtype``):
+        A backend tensor of that shape and floating dtype.
+
+    Raises:
+        ValueError: for an even spatial size or a rank below 2.
+
+    Example:
+        >>> layer = keras.layers.Conv2D(
+        ...     16, 3, padding="same", use_bias=False,
+        ...     kernel_initializer=LyapunovDeltaOrthogonal(slope=0.01))
+
+    Reference: Xiao et al., "Dynamical Isometry and a Mean Field Theory of
+    CNNs", ICML 2018 (delta-orthogonal kernels); Kogler, Schwarz, Kittle,
+    arXiv:2602.10949, Sec. 4 (the gain).
+    """
+
+    distribution = "orthogonal"
+
+    def scale(self, shape):
+        """``eta_crit`` of the centre matrix ``(in_channels, out_channels)``.
+
+        Args:
+            shape: kernel shape ``(*spatial, in_channels, out_channels)``, odd sizes.
+
+        Returns:
+            The gain of the centre tap.
+        """
+        return self._critical_scale(*delta_kernel_channels(shape))
 
     def _draw(self, batch_shape, shape, dtype):
-        dtype = _floating_dtype(dtype)
-        fan_in, units = kernel_matrix_shape(shape)
-        gain = self._critical_scale(fan_in, units)
-        # QR is not implemented for 16-bit floats on every backend.
-        work_dtype = "float32" if dtype in _HALF_PRECISION else dtype
-        a = keras.random.normal(
-            (*batch_shape, max(fan_in, units), min(fan_in, units)),
-            dtype=work_dtype, seed=self.seed,
-        )
-        q, r = keras.ops.qr(a)
-        # Haar measure (Mezzadri 2007): fix the signs by the diagonal of R.
-        signs = keras.ops.sign(keras.ops.diagonal(r, axis1=-2, axis2=-1))
-        q = q * (keras.ops.expand_dims(signs, -2) if batch_shape else signs)
-        if fan_in < units:
-            q = keras.ops.swapaxes(q, -1, -2)
-        kernel = gain * keras.ops.reshape(q, (*batch_shape, *shape))
-        return kernel if work_dtype == dtype else keras.ops.cast(kernel, dtype)
+        return _delta_kernels(self.seed, batch_shape, shape,
+                              self._critical_scale(*delta_kernel_channels(shape)), dtype)
 
 
-LYAPUNOV_INITIALIZERS = (LyapunovNormal, LyapunovOrthogonal)
+def _delta_kernels(seed, batch_shape, shape, gain, dtype):
+    """Delta-orthogonal kernels of ``shape``: ``gain`` times Haar at the centre, zeros elsewhere."""
+    in_channels, out_channels = delta_kernel_channels(shape)
+    centre = _haar_matrices(seed, batch_shape, in_channels, out_channels, gain, dtype)
+    spatial = tuple(int(d) for d in shape[:-2])
+    if not spatial:
+        return centre
+    centre = keras.ops.reshape(
+        centre, (*batch_shape, *(1,) * len(spatial), in_channels, out_channels))
+    padding = ([(0, 0)] * len(batch_shape) + [((d - 1) // 2, (d - 1) // 2) for d in spatial]
+               + [(0, 0), (0, 0)])
+    return keras.ops.pad(centre, padding)
+
+
+@keras.saving.register_keras_serializable(package="keras_lyapunov")
+class DeltaOrthogonal(keras.initializers.Initializer):
+    """Delta-orthogonal convolution kernel with a given gain (Xiao et al. 2018).
+
+    Every tap zero but the centre, a Haar orthogonal ``in_channels x
+    out_channels`` matrix times ``gain``: with the He gain ``sqrt(2 / (1 +
+    slope**2))`` this is the delta-orthogonal initialization of Xiao et al.
+    (their critical gain for ReLU-like networks in the wide limit), the
+    baseline :class:`LyapunovDeltaOrthogonal` corrects for finite width. Keras 3
+    has no delta-orthogonal initializer; JAX has ``jax.nn.initializers.delta_orthogonal``.
+
+    Args:
+        gain: a finite number > 0.
+        seed: None, an int, or a ``keras.random.SeedGenerator`` (Keras 3 semantics).
+
+    Returns (when called with ``shape, dtype``):
+        A backend tensor; shapes as for :class:`LyapunovDeltaOrthogonal`.
+
+    Example:
+        >>> keras.layers.Conv2D(16, 3, padding="same", kernel_initializer=DeltaOrthogonal(1.41))
+
+    Reference: Xiao et al., "Dynamical Isometry and a Mean Field Theory of CNNs", ICML 2018.
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not (
+                math.isfinite(gain) and gain > 0):
+            raise ValueError(f"`gain` must be a finite number > 0. Received: gain={gain!r}.")
+        self.gain = float(gain)
+        self._init_seed = seed
+        self.seed = fresh_seed() if seed is None else (
+            keras.saving.deserialize_keras_object(seed) if isinstance(seed, dict) else seed)
+
+    def __call__(self, shape, dtype=None):
+        _floating_dtype(dtype)
+        return _delta_kernels(self.seed, (), shape, self.gain, dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": keras.saving.serialize_keras_object(self._init_seed)}
+
+
+LYAPUNOV_INITIALIZERS = (LyapunovNormal, LyapunovOrthogonal, LyapunovDeltaOrthogonal)
 
 
 def _variance_scaling_std(initializer, shape):
@@ -311,9 +456,10 @@ def kernel_law(initializer, shape):
         ``("normal", std)`` for untruncated centred Gaussians (LyapunovNormal,
         RandomNormal with mean 0, VarianceScaling with
         ``distribution="untruncated_normal"``), ``("orthogonal", gain)`` for
-        LyapunovOrthogonal and Orthogonal, else None.
+        LyapunovOrthogonal, LyapunovDeltaOrthogonal (a rank-2 kernel) and
+        Orthogonal, else None.
     """
-    if isinstance(initializer, (LyapunovNormal, LyapunovOrthogonal)):
+    if isinstance(initializer, LYAPUNOV_INITIALIZERS):
         return initializer.distribution, float(initializer.scale(shape))
     if type(initializer) is keras.initializers.RandomNormal and initializer.mean == 0:
         return "normal", float(initializer.stddev)

@@ -1,16 +1,19 @@
-"""Deep, narrow leaky-ReLU MLPs: the networks the theory describes, built one way.
+"""Deep, narrow leaky-ReLU networks: the networks the theory describes, built one way.
 
 :func:`leaky_relu_mlp` is the one builder behind the command line's report
 network (:func:`standard_mlp`), the project's experiments (the paper's MLPs),
-the examples and the tests.
+the examples and the tests; :func:`leaky_relu_cnn` is its convolutional twin
+(a chain of bias-free convolutions, no normalization, no skips).
 """
 
 import keras
 
 from keras_lyapunov import _validation, theory
-from keras_lyapunov.initializers import LyapunovNormal
+from keras_lyapunov.initializers import LyapunovDeltaOrthogonal, LyapunovNormal
 
-__all__ = ["leaky_relu_mlp", "standard_mlp"]
+__all__ = ["leaky_relu_cnn", "leaky_relu_mlp", "standard_mlp"]
+
+_CONVOLUTION = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 
 
 def leaky_relu_mlp(input_dim, units, slope, kernel_initializer, *, use_bias=False,
@@ -84,3 +87,54 @@ def standard_mlp(width, depth, slope, kernel_initializer=None):
     depth = _validation.integer(depth, "depth")
     make = kernel_initializer or (lambda s: LyapunovNormal(slope=s))
     return leaky_relu_mlp(width, [width] * depth, slope, lambda index, s: make(s))
+
+
+def leaky_relu_cnn(input_shape, channels, depth, slope, kernel_initializer=None, *,
+                   kernel_size=3, classes=None, head_initializer="glorot_uniform",
+                   use_bias=False):
+    """A chain of ``depth`` convolutions, each followed by ``LeakyReLU(slope)``.
+
+    ``padding="same"``, stride 1, no normalization and no skips: the deep narrow
+    CNN of delta-orthogonal studies (Xiao et al. 2018). With ``classes`` set, a
+    head follows: global average pooling and a Dense layer of logits.
+
+    Args:
+        input_shape: channels-last input shape, e.g. ``(28, 28, 1)``; its rank
+            (2 to 4) picks Conv1D, Conv2D or Conv3D.
+        channels: the convolutions' output channels, an integer >= 1.
+        depth: number of convolutions, an integer >= 1.
+        slope: leaky-ReLU negative slope (nonzero).
+        kernel_initializer: ``(index, slope) -> initializer``, called once per
+            convolution; default ``LyapunovDeltaOrthogonal(slope)``.
+        kernel_size: an odd integer >= 1.
+        classes: None (no head) or the number of logits, an integer >= 1.
+        head_initializer: the kernel initializer of the head's Dense layer.
+        use_bias: convolution biases (zero-initialized; the theory assumes zero).
+
+    Returns:
+        A built ``keras.Sequential``.
+
+    Example:
+        >>> model = leaky_relu_cnn((28, 28, 1), 8, 50, 0.01, classes=10)
+    """
+    input_shape = tuple(_validation.integer(d, "input_shape") for d in input_shape)
+    if len(input_shape) - 1 not in _CONVOLUTION:
+        raise ValueError("`input_shape` must be (length, channels), (height, width, channels) "
+                         f"or (depth, height, width, channels). Received: {input_shape!r}.")
+    channels = _validation.integer(channels, "channels")
+    depth = _validation.integer(depth, "depth")
+    kernel_size = _validation.integer(kernel_size, "kernel_size")
+    slope = theory.validate_slope(slope)
+    make = kernel_initializer or (lambda index, s: LyapunovDeltaOrthogonal(slope=s))
+    convolution = _CONVOLUTION[len(input_shape) - 1]
+    layers = [keras.Input(input_shape)]
+    for index in range(depth):
+        layers += [convolution(channels, kernel_size, padding="same", use_bias=use_bias,
+                               kernel_initializer=make(index, slope)),
+                   keras.layers.LeakyReLU(negative_slope=slope)]
+    if classes is not None:
+        pooling = {1: keras.layers.GlobalAveragePooling1D, 2: keras.layers.GlobalAveragePooling2D,
+                   3: keras.layers.GlobalAveragePooling3D}[len(input_shape) - 1]
+        layers += [pooling(), keras.layers.Dense(_validation.integer(classes, "classes"),
+                                                 kernel_initializer=head_initializer)]
+    return keras.Sequential(layers)

@@ -100,7 +100,8 @@ class SelectionSettings:
         "process, on a given backend, when the layers that are not re-sampled are seeded "
         "too (an unseeded layer is drawn anew in each process and can change the winner).")
     layers: object = _setting(
-        "lyapunov", '``"lyapunov"``: kernels built by LyapunovNormal or LyapunovOrthogonal; '
+        "lyapunov", '``"lyapunov"``: kernels built by a Lyapunov initializer (LyapunovNormal, '
+        'LyapunovOrthogonal, LyapunovDeltaOrthogonal); '
         '``"all"``: every trainable kernel whose initializer takes a seed; or a list of '
         "layers (matched by identity) or layer names (unique in the model). Kernels are the "
         "variables ``kernel``, ``recurrent_kernel``, ``embeddings``, ``depthwise_kernel`` "
@@ -479,7 +480,8 @@ class _Selection:
                     "layers). Pass `x`, or call the model on a batch first.")
             raise ValueError(
                 f"No kernel to re-sample with layers={layers!r}: the model has no trainable "
-                "layer whose kernel comes from LyapunovNormal or LyapunovOrthogonal. Use "
+                "layer whose kernel comes from a Lyapunov initializer (LyapunovNormal, "
+                "LyapunovOrthogonal or LyapunovDeltaOrthogonal). Use "
                 'layers="all" or a list of layers to re-sample other seeded initializers.'
             )
         return kernels

@@ -1,4 +1,5 @@
-"""What a Keras model applies after each Dense layer: the leaky-ReLU slope check.
+"""How a Keras model reads as a chain: the activation after each kernel layer, the slope
+check, and the positions a convolutional chain keeps.
 
 The initializers are exact for one slope; the activation a model actually
 applies may be another. The defaults disagree: the initializers use 0.01 (the
@@ -16,10 +17,10 @@ import warnings
 
 import keras
 
-from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS
+from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, LyapunovDeltaOrthogonal
 
-__all__ = ["ActivationSlope", "LayerChain", "activation_slope", "check_slopes", "layer_chain",
-           "slope_mismatches"]
+__all__ = ["ActivationSlope", "LayerChain", "PositionTrack", "activation_slope", "check_slopes",
+           "layer_chain", "position_track", "slope_mismatches"]
 
 
 # Layers that leave the norm of every sample unchanged at inference.
@@ -34,6 +35,18 @@ NORM_PRESERVING_LAYERS = (
 ACTIVATION_LAYERS = (
     keras.layers.Activation, keras.layers.LeakyReLU, keras.layers.ReLU,
     keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax,
+)  # fmt: skip
+
+
+# Convolutions a delta-orthogonal kernel makes a per-position Dense map (docs/theory.md s. 7).
+CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+# Layers whose kernel maps in_channels -> units at every position: what the theory covers.
+KERNEL_LAYERS = (keras.layers.Dense, *CONVOLUTIONS)
+# Convolutions whose kernel is not one matrix applied at each position.
+UNCOVERED_CONVOLUTIONS = (
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
 )  # fmt: skip
 
 
@@ -183,8 +196,8 @@ def layer_chain(model):
     """Reads a Sequential or Functional model as a chain of layers.
 
     Norm-preserving layers (Flatten, Reshape, Dropout, ...) are dropped; an
-    activation layer that directly follows a Dense layer with a linear
-    activation is folded into that Dense step.
+    activation layer that directly follows a Dense or convolution layer with a
+    linear activation is folded into that step.
 
     Args:
         model: a built Sequential or Functional Keras model.
@@ -218,7 +231,7 @@ def layer_chain(model):
         if (
             previous is not None
             and isinstance(layer, ACTIVATION_LAYERS)
-            and isinstance(previous.layer, keras.layers.Dense)
+            and isinstance(previous.layer, KERNEL_LAYERS)
             and previous.activation_layer is None
             and activation_slope(previous.layer.activation).slope == 1.0
         ):
@@ -228,11 +241,11 @@ def layer_chain(model):
     return LayerChain(inputs[0], tuple(steps))
 
 
-def _dense_activations(model):
-    """[(Dense layer, ActivationSlope)] for every Dense layer of the model."""
+def _kernel_activations(model):
+    """[(layer, ActivationSlope)] for every Dense or convolution layer of the model."""
     try:
         return [(step.layer, step.activation) for step in layer_chain(model).steps
-                if isinstance(step.layer, keras.layers.Dense)]
+                if isinstance(step.layer, (*KERNEL_LAYERS, *UNCOVERED_CONVOLUTIONS))]
     except ValueError:
         pass
     # Not a chain: read each Dense layer's single consumer, when there is one.
@@ -243,7 +256,7 @@ def _dense_activations(model):
             consumers.setdefault(id(layer_input), []).append(layer)
     found = []
     for layer in getattr(model, "layers", []):
-        if not isinstance(layer, keras.layers.Dense):
+        if not isinstance(layer, (*KERNEL_LAYERS, *UNCOVERED_CONVOLUTIONS)):
             continue
         own = activation_slope(layer.activation)
         _, output = _layer_io(layer)
@@ -260,7 +273,7 @@ def check_slopes(model, *, warn=True):
     """Compares each Lyapunov-initialized layer's slope with its activation.
 
     Warns (``UserWarning``) when the slope the model applies after a layer
-    whose kernel comes from LyapunovNormal or LyapunovOrthogonal differs from
+    whose kernel comes from a Lyapunov initializer differs from
     the initializer's ``slope``, when that activation is ReLU (slope 0: the
     theory predicts collapse), and when it is not piecewise linear.
 
@@ -291,8 +304,26 @@ def check_slopes(model, *, warn=True):
 def slope_mismatches(model):
     """The messages of :func:`check_slopes`, without warning."""
     messages = []
-    for layer, applied in _dense_activations(model):
+    for layer, applied in _kernel_activations(model):
         initializer = getattr(layer, "kernel_initializer", None)
+        delta = [getattr(layer, attribute, None) for attribute in (
+            "kernel_initializer", "depthwise_initializer", "pointwise_initializer")]
+        if isinstance(layer, UNCOVERED_CONVOLUTIONS) and any(
+                isinstance(d, LyapunovDeltaOrthogonal) for d in delta):
+            messages.append(
+                f"layer {layer.name!r} ({type(layer).__name__}) is initialized by "
+                "LyapunovDeltaOrthogonal, which is exact for Conv1D, Conv2D and Conv3D only: "
+                "a transposed convolution's kernel is (*spatial, out, in) and its stride "
+                "inserts zeros; a depthwise kernel acts on one channel at a time. Use it "
+                "on ordinary convolutions, and measure this layer with "
+                "keras_lyapunov.measure_exponent.")
+            continue
+        if isinstance(initializer, LyapunovDeltaOrthogonal) and getattr(layer, "groups", 1) != 1:
+            messages.append(
+                f"layer {layer.name!r} is a grouped convolution (groups={layer.groups}) "
+                "initialized by LyapunovDeltaOrthogonal: its centre tap is then block-diagonal, "
+                "not the orthogonal matrix the gain is exact for. Use groups=1.")
+            continue
         if not isinstance(initializer, LYAPUNOV_INITIALIZERS):
             continue
         name = type(initializer).__name__
@@ -318,3 +349,109 @@ def slope_mismatches(model):
             continue
         messages.append(message)
     return messages
+
+
+# --------------------------------------------------------------------------
+# Positions: a convolutional chain, read at one position
+# --------------------------------------------------------------------------
+
+# Layers that act on each position alone (on channels-last maps), leaving the grid as it is.
+_PER_POSITION_LAYERS = (
+    *ACTIVATION_LAYERS, keras.layers.Dropout, keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D, keras.layers.GaussianDropout,
+    keras.layers.GaussianNoise, keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
+    keras.layers.Identity, keras.layers.BatchNormalization,
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionTrack:
+    """The layers from a spatial input on which every position can be followed.
+
+    Attributes:
+        outputs: ids of the output KerasTensors of those layers, in order.
+        grids: the spatial shape of each of those outputs.
+        input_grid: the spatial shape of the model's input.
+        maps: per layer, ``(strides, offsets)`` per spatial axis: output position
+            ``o`` reads the input position ``o * stride + offset`` through its
+            centre tap (the identity for a per-position layer).
+        stop: the first layer where positions are mixed (Flatten, pooling, ...),
+            or None.
+    """
+
+    outputs: tuple
+    grids: tuple
+    input_grid: tuple
+    maps: tuple
+    stop: object
+
+    def back(self, position, start, stop=-1):
+        """The position at the output of layer ``stop`` (-1: the model input) that
+        ``position`` at the output of layer ``start`` reads, ``stop < start``."""
+        for strides, offsets in reversed(self.maps[stop + 1: start + 1]):
+            position = tuple(o * s + b for o, s, b in zip(position, strides, offsets))
+        return position
+
+
+def _conv_map(layer, in_grid, out_grid):
+    """``(strides, offsets)`` of a channels-last convolution, or None if not trackable."""
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        return None
+    strides, offsets = [], []
+    for axis, (n, out) in enumerate(zip(in_grid, out_grid)):
+        k = layer.kernel_size[axis]
+        s = layer.strides[axis]
+        d = layer.dilation_rate[axis]
+        centre = (k - 1) // 2 * d
+        if layer.padding == "valid":
+            before = 0
+        elif layer.padding == "same":  # as TensorFlow and XLA pad, extra row at the end
+            before = max((out - 1) * s + (k - 1) * d + 1 - n, 0) // 2
+        elif layer.padding == "causal":
+            before = (k - 1) * d
+        else:
+            return None
+        strides.append(s)
+        offsets.append(centre - before)
+    return tuple(strides), tuple(offsets)
+
+
+def position_track(model):
+    """Follows positions from a spatial (channels-last) input while layers keep them.
+
+    Convolutions (Conv1D/2D/3D) map each output position to the input position
+    under their centre tap; activations, dropout, noise and batch normalization
+    act on each position alone; a Dense layer on a map acts on the last axis.
+    The first other layer (Flatten, pooling, a transposed or depthwise
+    convolution, channels-first data) stops the track.
+
+    Args:
+        model: a built Sequential or Functional model read as a chain.
+
+    Returns:
+        A :class:`PositionTrack`, or None when the input has no spatial axes.
+    """
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if len(input_shape) < 2 or any(d is None for d in input_shape[:-1]):
+        return None
+    grid = input_shape[:-1]
+    outputs, grids, maps, stop = [], [], [], None
+    for layer, output in _graph_chain(model):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        out_grid = tuple(output.shape[1:-1])
+        if isinstance(layer, CONVOLUTIONS):
+            mapping = _conv_map(layer, grid, out_grid)
+        elif isinstance(layer, (*_PER_POSITION_LAYERS, keras.layers.Dense)) and (
+                out_grid == grid and len(output.shape) == len(input_shape) + 1):
+            mapping = ((1,) * len(grid), (0,) * len(grid))
+        else:
+            mapping = None
+        if mapping is None or any(d is None for d in out_grid):
+            stop = layer
+            break
+        outputs.append(id(output))
+        grids.append(out_grid)
+        maps.append(mapping)
+        grid = out_grid
+    return PositionTrack(tuple(outputs), tuple(grids), input_shape[:-1], tuple(maps), stop)

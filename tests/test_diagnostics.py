@@ -22,14 +22,39 @@ INITIALIZERS = {
 }
 
 
+def one_layer_kurtosis(row, draws=1_000_000):
+    """Kurtosis of one layer's log-gain, by NumPy Monte Carlo of its exact law.
+
+    A Gaussian kernel maps x to a vector of i.i.d. N(0, sigma^2 ||x||^2) entries;
+    an orthogonal one with fan_in >= units to the first ``units`` coordinates of a
+    uniform point of the sphere of radius ||x|| in R^fan_in. So the log-gain is,
+    up to a constant that no central moment sees, 0.5 log sum phi(g)^2
+    (Gaussian) or 0.5 log(sum phi(g)^2 / (sum g^2 + chi2(fan_in - units)))
+    (orthogonal), with g ~ N(0, I_units).
+    """
+    fan_in, units = row.kernel_shape[-2:]  # a convolution: its centre tap's matrix
+    rng = np.random.default_rng(12345)
+    g = rng.standard_normal((draws, units))
+    phi = np.where(g > 0, g, row.slope * g)
+    gains = 0.5 * np.log(np.sum(phi**2, axis=1))
+    if "Orthogonal" in row.initializer:
+        assert fan_in >= units, "orthonormal columns only"
+        rest = rng.chisquare(fan_in - units, draws) if fan_in > units else 0.0
+        gains -= 0.5 * np.log(np.sum(g**2, axis=1) + rest)
+    centred = gains - gains.mean()
+    return np.mean(centred**4) / np.mean(centred**2) ** 2
+
+
 def assert_matches_ensemble(report, rows=None):
     """Predicted mean and std of log ||h_l|| - log ||x|| within 3 standard errors.
 
     One probe input per network, so the NETWORKS values are independent. The
     standard error of the mean is std/sqrt(N); of the standard deviation,
-    (std/2) sqrt((kurtosis - 1)/N), with the sample kurtosis: a single layer's
-    log-gain is skewed and heavy-tailed (kurtosis above the Gaussian 3), a
-    deep sum is nearly Gaussian.
+    (std/2) sqrt((kurtosis - 1)/N). A deep sum is nearly Gaussian and its
+    sample kurtosis serves; the first layer's log-gain is skewed and
+    heavy-tailed, and 500 samples underestimate its kurtosis (at seeds 10-39
+    the z-score of its std had a standard deviation of 1.5, not 1), so there
+    the kurtosis of its exact law is used.
     """
     for index in rows if rows is not None else range(len(report.rows)):
         row = report.rows[index]
@@ -37,7 +62,8 @@ def assert_matches_ensemble(report, rows=None):
         assert np.all(np.isfinite(values))
         n = values.size
         centred = values - values.mean()
-        kurtosis = np.mean(centred**4) / np.mean(centred**2) ** 2
+        kurtosis = (one_layer_kurtosis(row) if index == 0
+                    else np.mean(centred**4) / np.mean(centred**2) ** 2)
         assert abs(values.mean() - row.predicted_mean) <= 3 * row.predicted_std / math.sqrt(n)
         assert abs(values.std(ddof=1) - row.predicted_std) <= (
             3 * row.predicted_std / 2 * math.sqrt((kurtosis - 1) / n))

@@ -1,8 +1,9 @@
 """Signal-propagation diagnostics: predicted versus measured log-norm through depth.
 
 For Gaussian and orthogonal kernels the per-layer log-gains of a Dense /
-leaky-ReLU chain are exactly i.i.d. (docs/theory.md sections 2 and 6), so the whole depth
-profile is predictable: the mean and standard deviation of
+leaky-ReLU chain are exactly i.i.d. (docs/theory.md sections 2 and 6), and so are
+those of a chain of delta-orthogonal convolutions at one position (section 7),
+so the whole depth profile is predictable: the mean and standard deviation of
 ``log ||h_l|| - log ||x||`` after every layer, for any mix of widths and
 initializers. :func:`signal_report` computes it and measures the same over an
 ensemble of re-initializations; :func:`plot_signal` draws it like the paper's
@@ -442,10 +443,17 @@ def signal_report(model, x=None, *, samples=100, num_probes=16, seed=None,
     (LyapunovOrthogonal, Orthogonal), a Monte Carlo estimate (marked
     "estimated") for other random initializers (Keras's truncated HeNormal,
     GlorotUniform, ...), and none, with the reason, otherwise. Layers the theory
-    does not cover (BatchNormalization, Conv2D, ...) get a row marked "none";
+    does not cover (BatchNormalization, pooling, ...) get a row marked "none";
     the cumulative prediction stops there. The measurement re-draws every
     trainable seeded kernel ``samples`` times and runs the model's own forward
     pass (stateless: the model's weights are never touched).
+
+    Convolutional chains (a channels-last spatial input) are followed at one
+    position per probe: ``log ||h_l(p_l)|| - log ||x(p_0)||``, where ``p_0`` is
+    the input position that ``p_l`` reads through the centre taps (strides and
+    padding included), exact for ``LyapunovDeltaOrthogonal`` kernels
+    (docs/theory.md section 7); from the first layer that mixes positions
+    (Flatten, pooling) the whole output is measured and nothing is predicted.
 
     The slope actually applied after each Lyapunov-initialized layer is
     checked (:func:`keras_lyapunov.structure.check_slopes`) and mismatches warned about.

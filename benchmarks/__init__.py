@@ -8,8 +8,10 @@ Importing this package first sets the experiments' environment (quiet logs,
 JAX when installed, an explicit KERAS_BACKEND wins) before any script imports Keras.
 """
 
+import datetime
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -37,3 +39,9 @@ def run_fresh(code, arguments, backend):
     out = subprocess.run([sys.executable, "-c", code, *map(str, arguments)], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_line(command):
+    """The line under a report's title: the date, the machine and the command that made it."""
+    return (f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}. Command: `{command}`.")

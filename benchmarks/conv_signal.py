@@ -24,14 +24,11 @@ Usage:
 """
 
 import argparse
-import datetime
 import math
-import os
-import platform
 
 import numpy as np
 
-from benchmarks import run_fresh, write_report
+from benchmarks import run_fresh, run_line, write_report
 
 CHILD = r"""
 import json, math, sys
@@ -90,10 +87,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     lines = [
         "# Delta-orthogonal Lyapunov CNN: measured against the exact prediction",
-        "", f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}. Command: `python -m benchmarks.conv_signal --backends "
-        f"{' '.join(args.backends)} --widths {' '.join(map(str, args.widths))} --depth "
-        f"{args.depth} --networks {args.networks} --seed {args.seed}`.", "",
+        "", run_line(f"python -m benchmarks.conv_signal --backends {' '.join(args.backends)} "
+                     f"--widths {' '.join(map(str, args.widths))} --depth {args.depth} "
+                     f"--networks {args.networks} --seed {args.seed}"), "",
         __doc__.split("\n\n", 1)[1].split("\n\nUsage")[0], "",
         "| backend | width | networks | mean log-gain per layer | standard error | z | "
         "zero within 3 SE | worst layer, mean abs(z) | worst layer, std abs(z) | "

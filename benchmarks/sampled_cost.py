@@ -16,12 +16,9 @@ Usage:
 """
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 
-from benchmarks import run_fresh, write_report
+from benchmarks import run_fresh, run_line, write_report
 
 EPOCHS = 15
 CHILD = r"""
@@ -68,10 +65,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     lines = [
         "# The selection's cold cost inside fit: fit(x, y, callbacks=[SampledLyapunov(k=10)])",
-        "", f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}. Command: `python -m benchmarks.sampled_cost "
-        f"--backends {' '.join(args.backends)} --sizes {' '.join(map(str, args.sizes))} "
-        f"--repeats {args.repeats}`.", "",
+        "", run_line(f"python -m benchmarks.sampled_cost --backends {' '.join(args.backends)} "
+                     f"--sizes {' '.join(map(str, args.sizes))} --repeats {args.repeats}"), "",
         __doc__.split("\n\n")[1].replace("\n", " "), "",
         "| backend | samples | fit without (s) | fit with (s) | selection | train steps "
         "spent / budget | goal | runs without / with (s) | first step without / with (s) "

@@ -241,6 +241,28 @@ class CandidateDrawer:
             return keras.random.normal((count, *shape), stddev=parameter, dtype=dtype, seed=seed)
         return kind(slope=parameter, seed=seed).draw_batch(count, shape, dtype=dtype)
 
+    def placer(self, variables):
+        """Where a candidate's kernels go among ``variables``: a function
+        ``(values, batches, singles, factor=None) -> values``.
+
+        ``values`` are the variables' values in order; the returned list has the
+        drawn kernels (times ``factor``, if given) in place of the selected
+        kernels' values, for a stateless call. Works inside compiled functions.
+        """
+        position = {id(v): i for i, v in enumerate(variables)}
+        group_slots = [[position[id(k)] for k in kernels] for kernels in self.groups.values()]
+        single_slots = [position[id(kernel)] for kernel, _ in self.singles]
+
+        def place(values, batches, singles, factor=None):
+            values = list(values)
+            drawn = [(p, batch[j]) for slots, batch in zip(group_slots, batches)
+                     for j, p in enumerate(slots)]
+            for p, value in drawn + list(zip(single_slots, singles)):
+                values[p] = value if factor is None else factor * value
+            return values
+
+        return place
+
     def draw(self, candidate_seed):
         """One candidate: ``(batches, singles)``.
 

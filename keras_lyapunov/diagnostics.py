@@ -362,18 +362,11 @@ def _stateless_log_norms(extractor, drawer):
     or None for the whole output.
     """
     ops = keras.ops
-    position = {id(v): i for i, v in enumerate(extractor.trainable_variables)}
-    group_positions = [[position[id(k)] for k in kernels] for kernels in drawer.groups.values()]
-    single_positions = [position[id(kernel)] for kernel, _ in drawer.singles]
+    place = drawer.placer(extractor.trainable_variables)
 
     def candidate_log_norms(batches, singles, trainable, non_trainable, x, log_input_norms,
                             indices):
-        trainable = list(trainable)
-        for positions, batch in zip(group_positions, batches):
-            for j, p in enumerate(positions):
-                trainable[p] = batch[j]
-        for p, value in zip(single_positions, singles):
-            trainable[p] = value
+        trainable = place(trainable, batches, singles)
         outputs = stateless_outputs(extractor, trainable, non_trainable, x)
         columns = [(log_norms(y) if index is None else _log_norms_at(y, index))
                    - log_input_norms

@@ -120,19 +120,11 @@ def _inputs(probes, input_shape, chains, seed):
     return rng.standard_normal((chains, *input_shape)).astype("float32")
 
 
-def _step_function(block, drawer):
+def _step_function(block, place):
     ops = keras.ops
-    position = {id(v): i for i, v in enumerate(block.trainable_variables)}
-    groups = [[position[id(k)] for k in kernels] for kernels in drawer.groups.values()]
-    singles = [position[id(kernel)] for kernel, _ in drawer.singles]
 
-    def step(batches, single_values, trainable, non_trainable, x, factor, target_norms):
-        trainable = list(trainable)
-        for positions, batch in zip(groups, batches):
-            for j, p in enumerate(positions):
-                trainable[p] = factor * batch[j]
-        for p, value in zip(singles, single_values):
-            trainable[p] = factor * value
+    def step(batches, singles, trainable, non_trainable, x, factor, target_norms):
+        trainable = place(trainable, batches, singles, factor)
         y = stateless_outputs(block, trainable, non_trainable, x)
         log_y = log_norms(y)
         gains = log_y - log_norms(x)
@@ -162,9 +154,10 @@ class _Chain:
                 f"`layer` {layer.name!r} has no trainable kernel with a seeded initializer: "
                 "there is nothing random to measure.")
         self.drawer = CandidateDrawer(kernels)
+        self.place = self.drawer.placer(self.block.trainable_variables)
         self.trainable = [v.value for v in self.block.trainable_variables]
         self.non_trainable = [v.value for v in self.block.non_trainable_variables]
-        self.step = _step_function(self.block, self.drawer)
+        self.step = _step_function(self.block, self.place)
         output = self.block.compute_output_spec(keras.KerasTensor(self.x.shape))
         self.chained = tuple(output.shape) == tuple(self.x.shape)
         self.log_start = keras.ops.convert_to_tensor(np.log(np.linalg.norm(
@@ -197,21 +190,10 @@ class _Chain:
         outputs = []
         for factor in (1.0, 2.0):
             outputs.append(np.asarray(keras.ops.convert_to_numpy(stateless_outputs(
-                self.block, _scaled(self.block, self.drawer, batches, singles, factor),
+                self.block, self.place(self.trainable, batches, singles, factor),
                 self.non_trainable, x)), dtype="float64"))
         scale = max(np.max(np.abs(outputs[1])), np.finfo("float32").tiny)
         return bool(np.max(np.abs(outputs[1] - 2 * outputs[0])) <= _HOMOGENEITY_TOLERANCE * scale)
-
-
-def _scaled(block, drawer, batches, singles, factor):
-    trainable = [v.value for v in block.trainable_variables]
-    position = {id(v): i for i, v in enumerate(block.trainable_variables)}
-    for kernels, batch in zip(drawer.groups.values(), batches):
-        for j, kernel in enumerate(kernels):
-            trainable[position[id(kernel)]] = factor * batch[j]
-    for (kernel, _), value in zip(drawer.singles, singles):
-        trainable[position[id(kernel)]] = factor * value
-    return trainable
 
 
 def _estimate(chain, gains, burn_in, factor, homogeneous):

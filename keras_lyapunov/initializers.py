@@ -90,6 +90,25 @@ def _floating_dtype(dtype):
     return standardized
 
 
+def _instance_seed(seed):
+    """The seed an initializer instance keeps: validated, deserialized, fresh for None."""
+    if seed is None:
+        # Like keras.initializers: a fixed seed per instance, so repeated
+        # calls agree, while clones (new instances) differ.
+        seed = fresh_seed()
+    elif isinstance(seed, dict):
+        seed = keras.saving.deserialize_keras_object(seed)
+    if isinstance(seed, bool) or not isinstance(
+        seed, (int, keras.random.SeedGenerator)
+    ) or isinstance(seed, int) and not 0 <= seed < MAX_SEED:
+        # The range every backend accepts (JAX takes uint32 seeds only).
+        raise ValueError(
+            "`seed` must be None, an integer with 0 <= seed < 2**32, or a "
+            f"keras.random.SeedGenerator. Received: seed={seed!r}."
+        )
+    return seed
+
+
 class _LyapunovInitializer(keras.initializers.Initializer):
     """Shared slope and seed handling (Keras 3 seed semantics)."""
 
@@ -98,21 +117,7 @@ class _LyapunovInitializer(keras.initializers.Initializer):
     def __init__(self, slope=0.01, seed=None):
         self.slope = theory.validate_slope(slope)
         self._init_seed = seed
-        if seed is None:
-            # Like keras.initializers: a fixed seed per instance, so repeated
-            # calls agree, while clones (new instances) differ.
-            seed = fresh_seed()
-        elif isinstance(seed, dict):
-            seed = keras.saving.deserialize_keras_object(seed)
-        if isinstance(seed, bool) or not isinstance(
-            seed, (int, keras.random.SeedGenerator)
-        ) or isinstance(seed, int) and not 0 <= seed < MAX_SEED:
-            # The range every backend accepts (JAX takes uint32 seeds only).
-            raise ValueError(
-                "`seed` must be None, an integer with 0 <= seed < 2**32, or a "
-                f"keras.random.SeedGenerator. Received: seed={seed!r}."
-            )
-        self.seed = seed
+        self.seed = _instance_seed(seed)
         self._fixed_seed_calls = 0
 
     def _count_call(self):
@@ -371,8 +376,7 @@ class LyapunovDeltaOrthogonal(_LyapunovInitializer):
         return self._critical_scale(*delta_kernel_channels(shape))
 
     def _draw(self, batch_shape, shape, dtype):
-        return _delta_kernels(self.seed, batch_shape, shape,
-                              self._critical_scale(*delta_kernel_channels(shape)), dtype)
+        return _delta_kernels(self.seed, batch_shape, shape, self.scale(shape), dtype)
 
 
 def _delta_kernels(seed, batch_shape, shape, gain, dtype):
@@ -419,8 +423,7 @@ class DeltaOrthogonal(keras.initializers.Initializer):
             raise ValueError(f"`gain` must be a finite number > 0. Received: gain={gain!r}.")
         self.gain = float(gain)
         self._init_seed = seed
-        self.seed = fresh_seed() if seed is None else (
-            keras.saving.deserialize_keras_object(seed) if isinstance(seed, dict) else seed)
+        self.seed = _instance_seed(seed)
 
     def __call__(self, shape, dtype=None):
         _floating_dtype(dtype)

@@ -170,3 +170,12 @@ def test_sampled_selection_redraws_delta_orthogonal_and_gaussian_convolution_ker
         assert np.all(rest == 0)
         np.testing.assert_allclose(kernel[1, 1].T @ kernel[1, 1] / gain**2, np.eye(4), atol=1e-5)
     assert np.all(after[3] != 0)  # a fresh Gaussian draw, not a delta kernel
+
+
+@pytest.mark.parametrize("kwargs, name", [({"gain": 0.0}, "gain"), ({"gain": True}, "gain"),
+                                          ({"seed": -1}, "seed"), ({"seed": 2**32}, "seed")])
+def test_delta_orthogonal_rejects_bad_gain_and_seed(kwargs, name):
+    from keras_lyapunov import DeltaOrthogonal
+
+    with pytest.raises(ValueError, match=name):
+        DeltaOrthogonal(**kwargs)

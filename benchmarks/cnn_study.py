@@ -1,6 +1,7 @@
 """Which initialization trains a deep narrow CNN (no normalization, no skips) most often.
 
-The network: ``depth`` 3x3 convolutions of ``width`` channels ('same', zero biases,
+The network: ``depth`` convolutions of size 3 (3x3 on images, 3 on MNIST-1D's
+sequences) and ``width`` channels ('same', zero biases,
 LeakyReLU(0.01)), global average pooling, a Dense layer of logits
 (``experiments.methods.build_cnn``). Methods (``experiments.methods.CNN_METHODS``):
 untruncated slope-aware He; Keras ``Orthogonal`` (matrix view, gain 1);
@@ -33,6 +34,9 @@ from experiments.data import load_digits
 from experiments.methods import CNN_METHODS
 
 
+MNIST1D_TRAIN = 4000
+
+
 def load(dataset):
     """``(train, test, input_shape)`` as channels-last images or sequences."""
     if dataset == "digits":
@@ -41,7 +45,8 @@ def load(dataset):
     if dataset == "mnist1d":
         from experiments.data import load_study_data
 
-        train, test, _, _ = load_study_data("mnist1d", None, None)
+        # MNIST-1D's own default size: 5,000 sequences, 4,000 of them for training.
+        train, test, _, _ = load_study_data("mnist1d", None, MNIST1D_TRAIN)
         length = train[0].shape[1]
         return ((train[0].reshape(-1, length, 1), train[1]),
                 (test[0].reshape(-1, length, 1), test[1]), (length, 1))

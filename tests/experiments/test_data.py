@@ -22,3 +22,15 @@ def test_load_image_data_from_idx_files(idx_dir, tmp_path_factory):
     assert y_train.dtype == np.int32 and set(np.unique(y_test)) <= set(range(10))
     with pytest.raises(FileNotFoundError, match="data-dir"):
         load_image_data(data_dir=str(tmp_path_factory.mktemp("empty")))
+
+
+@pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
+def test_cnn_study_loads_channels_last_inputs(dataset):
+    if dataset == "mnist1d":
+        pytest.importorskip("mnist1d")
+    from benchmarks.cnn_study import load
+
+    (x_train, y_train), (x_test, y_test), shape = load(dataset)
+    assert x_train.shape[1:] == shape and x_test.shape[1:] == shape and shape[-1] == 1
+    assert len(x_train) == len(y_train) and len(x_test) == len(y_test)
+    assert set(np.unique(y_train)) == set(range(10))

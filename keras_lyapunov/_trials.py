@@ -62,11 +62,33 @@ def state_variables(model):
 
 
 def _loss_of(logs):
+    """The train step's ``"loss"``, as the backend returned it (not yet read)."""
     if not isinstance(logs, dict) or "loss" not in logs:
         raise NoTrainingLoss(
             "the model's train step reports no 'loss' (it returned "
             f"{sorted(logs) if isinstance(logs, dict) else type(logs).__name__})")
-    return float(keras.ops.convert_to_numpy(logs["loss"]))
+    return logs["loss"]
+
+
+def read_losses(losses):
+    """The losses of :meth:`TrainStepTrial.run` as floats, up to the first non-finite one.
+
+    Reading is what waits for the device, so a selection reads a whole round of trials
+    at once: meanwhile the next candidates are drawn (JAX dispatches asynchronously).
+    """
+    values = []
+    for loss in losses:
+        values.append(float(keras.ops.convert_to_numpy(loss)))
+        if not math.isfinite(values[-1]):
+            break
+    return values
+
+
+def _fresh_copies(values):
+    """JAX: new buffers holding ``values``, in place (the jitted step donates its state)."""
+    import jax
+
+    return jax.device_put(list(values), may_alias=False)
 
 
 def tensorflow_feed(model, function, batch, element_spec):
@@ -153,24 +175,29 @@ class TrainStepTrial:
         Returns:
             A list of ``steps + 1`` floats: entry ``s`` is the loss on the batch
             after ``s`` steps (entry 0 the initial loss), as ``fit`` reports it;
-            shorter when a loss is not finite (the trial stops there).
+            shorter when a loss is not finite (the list ends there).
+        """
+        return read_losses(self.run(steps, keep))
+
+    def run(self, steps, keep=()):
+        """Runs a trial as :meth:`losses` does; returns its losses unread.
+
+        Returns:
+            ``steps + 1`` losses, for :func:`read_losses`. On JAX they are the
+            step's unread arrays and every step runs, also after a non-finite
+            loss (reading would wait for the device); elsewhere they are read
+            at once (a custom step may report a variable) and the trial stops at
+            the first non-finite one.
         """
         losses = []
         if self._jax:
-            import jax.numpy as jnp
-
-            # Copies: the jitted step donates its state, and these are the variables' own.
-            trainable = [jnp.copy(v.value) for v in self._groups[0]]
-            non_trainable, optimizer = ([jnp.copy(value) for value in group]
-                                        for group in self._start[:2])
+            trainable = _fresh_copies(v.value for v in self._groups[0])
+            non_trainable, optimizer = (_fresh_copies(group) for group in self._start[:2])
             for _ in range(steps + 1):
-                metrics = [jnp.copy(value) for value in self._start[2]]
                 logs, (trainable, non_trainable, optimizer, _) = self._call(
-                    (trainable, non_trainable, optimizer, metrics))
+                    (trainable, non_trainable, optimizer, _fresh_copies(self._start[2])))
                 self.steps_taken += 1
                 losses.append(_loss_of(logs))
-                if not math.isfinite(losses[-1]):
-                    break
             return losses
         self.restore(keep)
         candidate = [(variable, keras.ops.copy(variable.value)) for variable in keep]
@@ -180,7 +207,7 @@ class TrainStepTrial:
                     variable.assign(value)
                 logs = self._call()
                 self.steps_taken += 1
-                losses.append(_loss_of(logs))
+                losses.append(float(keras.ops.convert_to_numpy(_loss_of(logs))))
                 if not math.isfinite(losses[-1]):
                     break
         finally:  # the candidate's variables hold the candidate again, as on JAX

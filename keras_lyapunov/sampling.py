@@ -371,6 +371,9 @@ def _batch_inputs(batch):
         tuple(batch) if isinstance(batch, list) else batch)[0]
 
 
+BEST_LOSS = "best loss"  # the progress bar of the loss score shows it after every round
+
+
 class _Selection:
     """One sampled selection on ``model``: guard, prepare, score the candidates.
 
@@ -497,11 +500,11 @@ class _Selection:
         return _trials.plan_cost(_trials.halving_plan(settings.k, math.inf,
                                                       settings.trial_steps))
 
-    def _progbar(self, target):
+    def _progbar(self, target, stateful=None):
         if not self.settings.verbose:
             return None
         progbar = keras.utils.Progbar(target, verbose=self.settings.verbose,
-                                      unit_name="candidate")
+                                      stateful_metrics=stateful, unit_name="candidate")
         progbar.update(0)  # shown before any work, however large k is
         return progbar
 
@@ -575,7 +578,7 @@ class _Selection:
         settings, k = self.settings, self.settings.k
         budget = self._budget(fit)
         plan = _trials.halving_plan(k, budget, settings.trial_steps)
-        progbar = self._progbar(sum(count for count, _ in plan))
+        progbar = self._progbar(sum(count for count, _ in plan), stateful=[BEST_LOSS])
         drawer = CandidateDrawer(kernels)
         held = [kernel for _, kernel, _ in kernels]
         # One entry per candidate as it is screened (lazily: k may be huge).
@@ -589,6 +592,7 @@ class _Selection:
                     if round_index:  # the best of the previous round, by its score
                         alive = sorted((i for i in alive if math.isfinite(scores[i])),
                                        key=lambda i: scores[i])[:count]
+                    pending = []  # read once the round is dispatched: reading waits
                     for i in alive:
                         if i == len(seeds):
                             seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
@@ -596,16 +600,21 @@ class _Selection:
                                                   (steps, 0), (initial, math.nan)):
                                 column.append(empty)
                         drawer.assign(seeds[i])
-                        losses = trial.losses(length, keep=held)
+                        pending.append((i, trial.run(length, keep=held)))
+                        done += 1
+                        if progbar is not None:
+                            progbar.update(done)
+                    for i, unread in pending:
+                        losses = _trials.read_losses(unread)
                         initial[i] = losses[0]
                         value = losses[-1] if len(losses) == length + 1 else math.inf
                         finite = math.isfinite(value)
                         scores[i] = value if finite else math.inf
                         statistics[i] = value if finite else math.nan
                         steps[i] = length
-                        done += 1
-                        if progbar is not None:
-                            progbar.update(done, values=[("loss", scores[i])])
+                    if progbar is not None:
+                        best = min(scores[i] for i, _ in pending)
+                        progbar.update(done, values=[(BEST_LOSS, best)])
                 spent = trial.steps_taken
             _restore(backup)
             finalists = [i for i in alive if math.isfinite(scores[i])]

@@ -740,7 +740,7 @@ def test_callback_scores_by_the_loss_with_labels_and_restores_on_error(monkeypat
 
     model = classifier_stack()
     before = weights(model)
-    real, calls = _trials.TrainStepTrial.losses, {"n": 0}
+    real, calls = _trials.TrainStepTrial.run, {"n": 0}
 
     def failing(self, *args, **kwargs):
         calls["n"] += 1
@@ -748,7 +748,7 @@ def test_callback_scores_by_the_loss_with_labels_and_restores_on_error(monkeypat
             raise RuntimeError("boom")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(_trials.TrainStepTrial, "losses", failing)
+    monkeypatch.setattr(_trials.TrainStepTrial, "run", failing)
     with pytest.raises(RuntimeError, match="boom"):
         model.fit(x, y, epochs=1, verbose=0,
                   callbacks=[SampledLyapunov(k=3, x=x, y=y, seed=1, verbose=0)])

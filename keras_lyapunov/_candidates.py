@@ -6,6 +6,9 @@ values for every selected kernel (named seed streams of
 share a law. Used by the sampled selection and by the signal report's ensemble.
 """
 
+import math
+import re
+
 import keras
 import numpy as np
 
@@ -176,6 +179,14 @@ def unselected_seeded_variables(model, layers):
     return found
 
 
+def _itemsize(dtype):
+    """Bytes per entry of a floating dtype, also of those NumPy does not name (bfloat16)."""
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return int(re.match(r"b?float(\d+)", dtype).group(1)) // 8
+
+
 def _unstack(batch):
     """``keras.ops.unstack(batch)``, on JAX with one compiled slicing op for every index
     (eagerly, each static slice would be compiled on its own, once per index)."""
@@ -212,6 +223,9 @@ class CandidateDrawer:
     def __init__(self, kernels, batched=None):
         if batched is None:
             batched = keras.backend.backend() != "jax"
+        self.kernels = [kernel for _, kernel, _ in kernels]
+        self.nbytes = sum(math.prod(kernel.shape) * _itemsize(kernel.dtype)
+                          for kernel in self.kernels)  # of one candidate's kernels
         self.groups = {}
         self.singles = []
         for _, kernel, initializer in kernels:
@@ -281,11 +295,54 @@ class CandidateDrawer:
             singles.append(fresh(tuple(kernel.shape), dtype=kernel.dtype))
         return batches, singles
 
-    def assign(self, candidate_seed):
-        """Draws the candidate of ``candidate_seed`` into the kernels' variables, in place."""
+    def values(self, candidate_seed):
+        """One candidate's new kernel values, in the order of ``self.kernels``."""
         batches, singles = self.draw(candidate_seed)
-        for kernels, batch in zip(self.groups.values(), batches):
-            for kernel, value in zip(kernels, _unstack(batch)):
-                kernel.assign(value)
-        for (kernel, _), value in zip(self.singles, singles):
+        drawn = {id(kernel): value for kernels, batch in zip(self.groups.values(), batches)
+                 for kernel, value in zip(kernels, _unstack(batch))}
+        drawn.update((id(kernel), value) for (kernel, _), value in zip(self.singles, singles))
+        return [drawn[id(kernel)] for kernel in self.kernels]
+
+    def assign(self, values):
+        """Puts a candidate's kernel values (as :meth:`values` returns them) in the kernels."""
+        for kernel, value in zip(self.kernels, values):
             kernel.assign(value)
+
+
+KEPT_CANDIDATE_BYTES = 2**28  # drawn candidates a selection keeps for reuse, at most
+
+
+class KeptCandidates:
+    """A selection's drawn candidates, kept for their later trials and for the winner.
+
+    A candidate that survives the screen is trained again, and the winner is put
+    in the kernels at the end: keeping the values it drew spares drawing them
+    again (on JAX, kernel by kernel, the draws are most of a selection's own
+    work). Candidates are kept while all kept ones together take at most
+    ``max_bytes``; beyond that they are drawn again from their seeds, which
+    gives the same values.
+
+    Args:
+        drawer: the selection's :class:`CandidateDrawer`.
+        max_bytes: the bound on the kept values, in bytes.
+    """
+
+    def __init__(self, drawer, max_bytes=None):
+        self.drawer = drawer
+        self.max_bytes = KEPT_CANDIDATE_BYTES if max_bytes is None else max_bytes
+        self.kept = {}
+
+    def values(self, index, seed):
+        """Candidate ``index``'s kernel values: kept ones, else drawn from ``seed`` (and kept
+        while there is room)."""
+        values = self.kept.get(index)
+        if values is None:
+            values = self.drawer.values(seed)
+            if (len(self.kept) + 1) * self.drawer.nbytes <= self.max_bytes:
+                self.kept[index] = values
+        return values
+
+    def retain(self, indices):
+        """Forgets every kept candidate but those of ``indices``."""
+        wanted = set(indices)
+        self.kept = {i: values for i, values in self.kept.items() if i in wanted}

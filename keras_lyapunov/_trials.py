@@ -111,8 +111,10 @@ def tensorflow_feed(model, function, batch, element_spec):
 
 
 class TrainStepTrial:
-    """Trials of the model's current weights through its own train function, on one batch.
+    """Trials of candidate weights through the model's own train function, on one batch.
 
+    Every trial starts from the state the model had when the trial was made,
+    but for the ``held`` variables, which start from the candidate's values.
     Use through :func:`restoring_trial`, which restores the state on exit.
 
     Args:
@@ -122,9 +124,10 @@ class TrainStepTrial:
         function: the train function to call (default: ``model.train_function``,
             made as ``fit`` makes it).
         element_spec: TensorFlow only: the element spec of fit's iterator, or None.
+        held: the trainable variables a candidate sets (e.g. the selected kernels).
     """
 
-    def __init__(self, model, batch, function=None, element_spec=None):
+    def __init__(self, model, batch, function=None, element_spec=None, held=()):
         if function is None:  # outside fit: build what fit builds first, as train_on_batch does
             optimizer = getattr(model, "optimizer", None)
             if optimizer is not None and not optimizer.built or not model.compiled:
@@ -136,13 +139,16 @@ class TrainStepTrial:
         if not optimizer.built:  # TensorFlow's fit builds it in its first step: build it now,
             optimizer.build(model.trainable_variables)  # so that its state is saved
         self.model = model
+        self.held = list(held)
         self.steps_taken = 0  # train-step calls so far, all candidates together
         self._jax = keras.backend.backend() == "jax"
         self._metrics = list(model.metrics_variables)
         if self._jax:
-            self._groups = [list(model.trainable_variables), list(model.non_trainable_variables),
-                            list(model.optimizer.variables), self._metrics]
-            self._start = [[v.value for v in group] for group in self._groups[1:]]
+            groups = [list(model.trainable_variables), list(model.non_trainable_variables),
+                      list(model.optimizer.variables), self._metrics]
+            self._start = [[v.value for v in group] for group in groups]
+            position = {id(v): i for i, v in enumerate(groups[0])}
+            self._held_at = [position[id(v)] for v in self.held]  # held are trainable
             self._call = lambda state: function(state, iter([batch]))
         else:
             self._saved = [(v, keras.ops.copy(v.value)) for v in state_variables(model)]
@@ -154,22 +160,19 @@ class TrainStepTrial:
             else:
                 self._call = lambda: function([batch])
 
-    def restore(self, keep=()):
-        """Assigns every saved value back (TensorFlow, PyTorch), but those of ``keep``."""
-        if self._jax:
-            return
-        kept = {id(variable) for variable in keep}
-        for variable, value in self._saved:
-            if id(variable) not in kept:
+    def restore(self):
+        """Assigns every saved value back (TensorFlow, PyTorch; on JAX nothing was written)."""
+        if not self._jax:
+            for variable, value in self._saved:
                 variable.assign(value)
 
-    def losses(self, steps, keep=()):
-        """The training losses of the current weights over ``steps`` trial steps.
+    def losses(self, steps, values=None):
+        """The training losses of a candidate over ``steps`` trial steps.
 
         Args:
             steps: trial steps, an integer >= 0.
-            keep: the variables that hold the candidate: they start the trial as they
-                are, and hold the candidate again after it; every other variable
+            values: the values the ``held`` variables start the trial from, in
+                their order (None: their saved values). Every other variable
                 starts from its saved value.
 
         Returns:
@@ -177,10 +180,14 @@ class TrainStepTrial:
             after ``s`` steps (entry 0 the initial loss), as ``fit`` reports it;
             shorter when a loss is not finite (the list ends there).
         """
-        return read_losses(self.run(steps, keep))
+        return read_losses(self.run(steps, values))
 
-    def run(self, steps, keep=()):
+    def run(self, steps, values=None):
         """Runs a trial as :meth:`losses` does; returns its losses unread.
+
+        On TensorFlow and PyTorch the variables hold the trained candidate
+        afterwards, until the next trial or :meth:`restore`; on JAX no variable
+        of the model is ever written.
 
         Returns:
             ``steps + 1`` losses, for :func:`read_losses`. On JAX they are the
@@ -191,40 +198,40 @@ class TrainStepTrial:
         """
         losses = []
         if self._jax:
-            trainable = _fresh_copies(v.value for v in self._groups[0])
-            non_trainable, optimizer = (_fresh_copies(group) for group in self._start[:2])
+            trainable = list(self._start[0])
+            for position, value in zip(self._held_at, values or ()):
+                trainable[position] = value
+            trainable, non_trainable, optimizer = (
+                _fresh_copies(group) for group in (trainable, *self._start[1:3]))
             for _ in range(steps + 1):
                 logs, (trainable, non_trainable, optimizer, _) = self._call(
-                    (trainable, non_trainable, optimizer, _fresh_copies(self._start[2])))
+                    (trainable, non_trainable, optimizer, _fresh_copies(self._start[3])))
                 self.steps_taken += 1
                 losses.append(_loss_of(logs))
             return losses
-        self.restore(keep)
-        candidate = [(variable, keras.ops.copy(variable.value)) for variable in keep]
-        try:
-            for _ in range(steps + 1):
-                for variable, value in self._metric_values:
-                    variable.assign(value)
-                logs = self._call()
-                self.steps_taken += 1
-                losses.append(float(keras.ops.convert_to_numpy(_loss_of(logs))))
-                if not math.isfinite(losses[-1]):
-                    break
-        finally:  # the candidate's variables hold the candidate again, as on JAX
-            for variable, value in candidate:
+        self.restore()
+        for variable, value in zip(self.held, values or ()):
+            variable.assign(value)
+        for _ in range(steps + 1):
+            for variable, value in self._metric_values:
                 variable.assign(value)
+            logs = self._call()
+            self.steps_taken += 1
+            losses.append(float(keras.ops.convert_to_numpy(_loss_of(logs))))
+            if not math.isfinite(losses[-1]):
+                break
         return losses
 
 
 @contextlib.contextmanager
-def restoring_trial(model, batch, function=None, element_spec=None):
+def restoring_trial(model, batch, function=None, element_spec=None, held=()):
     """Yields a :class:`TrainStepTrial`; every saved variable is restored on exit.
 
     The block runs in the model's tf.distribute strategy scope on TensorFlow, as ``fit``'s
     steps do.
     """
     with _strategy_scope(model):
-        trial = TrainStepTrial(model, batch, function, element_spec)
+        trial = TrainStepTrial(model, batch, function, element_spec, held)
         try:
             yield trial
         finally:

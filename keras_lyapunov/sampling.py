@@ -13,10 +13,11 @@ or ``"auto"``).
 signatures, docstrings and configs of :func:`sample_initialization` and
 :class:`SampledLyapunov` are made from its fields.
 
-Memory: candidates are re-drawn in place into the existing variables; only
-their seeds are kept, and the best one is re-materialized at the end. One
-on-device copy of the touched kernels is kept so that the original weights can
-be restored exactly if anything goes wrong.
+Memory: a candidate is its seed; the kernel values it drew are kept (up to
+``_candidates.KEPT_CANDIDATE_BYTES`` for all of them together) while it may
+still be trained again or chosen, and drawn again from the seed beyond that.
+One on-device copy of the touched kernels is kept so that the original weights
+can be restored exactly if anything goes wrong.
 """
 
 import contextlib
@@ -34,6 +35,7 @@ from keras_lyapunov import _provenance, _seeds, _trials, _validation
 from keras_lyapunov._candidates import (
     KERNEL_VARIABLES,
     CandidateDrawer,
+    KeptCandidates,
     all_kernels,
     all_layers,
     selected_kernels,
@@ -508,14 +510,14 @@ class _Selection:
         progbar.update(0)  # shown before any work, however large k is
         return progbar
 
-    def _finish(self, kernels, drawer, result):
+    def _finish(self, kernels, candidates, result):
         """Leaves the chosen candidate in the kernels (or the originals); reports."""
         if result.chosen is None:
             _validation.warn(f"SampledLyapunov: all {len(result.scores)} candidates gave "
                              "non-finite outputs; the original weights are kept.")
             return dataclasses.replace(result, chosen_score=math.nan,
                                        skipped="every candidate was non-finite")
-        drawer.assign(result.seeds[result.chosen])
+        candidates.drawer.assign(candidates.values(result.chosen, result.seeds[result.chosen]))
         self.replaced = [kernel for _, kernel, _ in kernels]
         _provenance.record_selected(self.replaced, [variable for variable, _ in self._others])
         if self.settings.verbose:
@@ -538,24 +540,26 @@ class _Selection:
         """Scores every candidate by a norm score and leaves the best in the kernels."""
         ops, k = keras.ops, self.settings.k
         progbar = self._progbar(k)
-        drawer = CandidateDrawer(kernels)
+        candidates = KeptCandidates(CandidateDrawer(kernels))
         seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
         with self._originals_on_error(kernels) as backup:
             with scorer(self.model, score, probes,
                         target_norm=self.settings.target_norm) as scoring:
                 for i in range(k):
                     seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
-                    drawer.assign(seeds[-1])
+                    candidates.drawer.assign(candidates.values(i, seeds[-1]))
                     value = float(ops.convert_to_numpy(scoring.statistic()))
                     finite = math.isfinite(value)
                     statistics.append(value if finite else math.nan)
                     scores.append(scoring.to_score(value) if finite else math.inf)
                     if progbar is not None:
                         progbar.update(i + 1, values=[("score", scores[-1])])
+                    best = int(np.argmin(scores))  # first of equal minima
+                    candidates.retain([best] if math.isfinite(scores[best]) else [])
             _restore(backup)
             scores = np.array(scores)
             finite = np.isfinite(scores)
-            chosen = int(np.argmin(scores)) if finite.any() else None  # first of equal minima
+            chosen = int(np.argmin(scores)) if finite.any() else None
             result = SelectionResult(
                 scores=scores, statistics=np.array(statistics), chosen=chosen,
                 chosen_score=float(scores[chosen]) if chosen is not None else math.nan,
@@ -563,7 +567,7 @@ class _Selection:
                 variables=tuple(kernel.path for _, kernel, _ in kernels),
                 measured_at=f"{scoring.measured_at}, on {self._probes_named(probes)}",
                 score=score)
-            return self._finish(kernels, drawer, result)
+            return self._finish(kernels, candidates, result)
 
     @staticmethod
     def _probes_named(probes):
@@ -579,19 +583,20 @@ class _Selection:
         budget = self._budget(fit)
         plan = _trials.halving_plan(k, budget, settings.trial_steps)
         progbar = self._progbar(sum(count for count, _ in plan), stateful=[BEST_LOSS])
-        drawer = CandidateDrawer(kernels)
-        held = [kernel for _, kernel, _ in kernels]
+        candidates = KeptCandidates(CandidateDrawer(kernels))
+        held = candidates.drawer.kernels
         # One entry per candidate as it is screened (lazily: k may be huge).
         seeds, scores, statistics, steps, initial = [], [], [], [], []
         with self._originals_on_error(kernels) as backup:
             with _trials.restoring_trial(
                     self.model, batch, None if fit is None else fit.function,
-                    None if fit is None else fit.element_spec) as trial:
+                    None if fit is None else fit.element_spec, held) as trial:
                 alive, done = range(k), 0
                 for round_index, (count, length) in enumerate(plan):
                     if round_index:  # the best of the previous round, by its score
                         alive = sorted((i for i in alive if math.isfinite(scores[i])),
                                        key=lambda i: scores[i])[:count]
+                        candidates.retain(alive)
                     pending = []  # read once the round is dispatched: reading waits
                     for i in alive:
                         if i == len(seeds):
@@ -599,8 +604,7 @@ class _Selection:
                             for column, empty in ((scores, math.inf), (statistics, math.nan),
                                                   (steps, 0), (initial, math.nan)):
                                 column.append(empty)
-                        drawer.assign(seeds[i])
-                        pending.append((i, trial.run(length, keep=held)))
+                        pending.append((i, trial.run(length, candidates.values(i, seeds[i]))))
                         done += 1
                         if progbar is not None:
                             progbar.update(done)
@@ -619,6 +623,7 @@ class _Selection:
             _restore(backup)
             finalists = [i for i in alive if math.isfinite(scores[i])]
             chosen = min(finalists, key=lambda i: scores[i]) if finalists else None
+            candidates.retain([chosen])
             result = SelectionResult(
                 scores=np.array(scores), statistics=np.array(statistics), chosen=chosen,
                 chosen_score=float(scores[chosen]) if chosen is not None else math.nan,
@@ -629,7 +634,7 @@ class _Selection:
                     f"{plan[-1][0]}" if len(plan) > 1 else "before any step")),
                 score="loss", steps=np.array(steps), budget=budget, spent=spent)
             self._warn_uninformative(result, initial)
-            return self._finish(kernels, drawer, result)
+            return self._finish(kernels, candidates, result)
 
     @staticmethod
     def _warn_uninformative(result, initial):

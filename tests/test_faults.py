@@ -184,20 +184,21 @@ def test_interrupted_selection_restores_exactly(monkeypatch, error):
     m = compiled(model())
     before = weights(m)
     calls = {"n": 0}
-    real = _candidates.CandidateDrawer.assign
+    real = _candidates.CandidateDrawer.values
 
     def failing(self, seed):
         calls["n"] += 1
-        real(self, seed)
+        drawn = real(self, seed)
         if calls["n"] == 3:
             raise error
+        return drawn
 
-    monkeypatch.setattr(_candidates.CandidateDrawer, "assign", failing)
+    monkeypatch.setattr(_candidates.CandidateDrawer, "values", failing)
     with pytest.raises(type(error)):
         m.fit(x, np.zeros((64, 3), "float32"), epochs=1, verbose=0,
               callbacks=[SampledLyapunov(k=5, seed=0, verbose=0)])
     assert_same(weights(m), before)
-    monkeypatch.setattr(_candidates.CandidateDrawer, "assign", real)
+    monkeypatch.setattr(_candidates.CandidateDrawer, "values", real)
     assert sample_initialization(m, x, k=3, seed=0).selected  # still known to be fresh
 
 
@@ -403,7 +404,7 @@ def test_verbose_takes_what_keras_takes_and_huge_work_shows_progress_at_once(cap
     def interrupted(self, seed):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_candidates.CandidateDrawer, "assign", interrupted)
+    monkeypatch.setattr(_candidates.CandidateDrawer, "values", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sample_initialization(net, x, y, k=10**9, seed=0, verbose=True)
     # the bar counts trials: 10**9 screens, then trials of the best half

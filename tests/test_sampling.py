@@ -255,15 +255,16 @@ def test_exception_restores_the_original_weights(monkeypatch):
     model, x = stack(), probes()
     before = weights(model)
     calls = {"n": 0}
-    real = _candidates.CandidateDrawer.assign
+    real = _candidates.CandidateDrawer.values
 
     def failing(self, seed):
         calls["n"] += 1
-        real(self, seed)  # the kernels hold candidate 2 when it fails
+        drawn = real(self, seed)  # the kernels hold candidate 2 when it fails
         if calls["n"] == 3:
             raise RuntimeError("boom")
+        return drawn
 
-    monkeypatch.setattr(_candidates.CandidateDrawer, "assign", failing)
+    monkeypatch.setattr(_candidates.CandidateDrawer, "values", failing)
     with pytest.raises(RuntimeError, match="boom"):
         sample_initialization(model, x, k=5, seed=0)
     for a, b in zip(before, weights(model)):
@@ -661,6 +662,37 @@ def test_loss_score_keeps_the_candidate_with_the_lowest_trial_loss():
     trained.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0)
     np.testing.assert_allclose(float(trained.evaluate(x, y, batch_size=len(x), verbose=0)),
                                result.chosen_score, rtol=1e-5)
+
+
+@pytest.mark.parametrize("score", ["loss", "scale-free"])
+def test_each_candidate_is_drawn_once_and_kept_values_are_the_drawn_ones(monkeypatch, score):
+    # The survivors' longer trials and the winner reuse the values the screen drew; with no
+    # room to keep them they are drawn again from their seeds, with the same outcome.
+    x, y = labelled()
+    labels = y if score == "loss" else None
+    draws = {"n": 0}
+    real = _candidates.CandidateDrawer.values
+
+    def counted(self, seed):
+        draws["n"] += 1
+        return real(self, seed)
+
+    monkeypatch.setattr(_candidates.CandidateDrawer, "values", counted)
+    outcomes = []
+    for room, expected_draws in ((None, 5), (0, 5 + 3 + 1 if score == "loss" else 5 + 1)):
+        if room is not None:
+            monkeypatch.setattr(_candidates, "KEPT_CANDIDATE_BYTES", room)
+        draws["n"] = 0
+        model = classifier_stack()
+        result = sample_initialization(model, x, labels, k=5, seed=2, trial_steps=3,
+                                       score=score, verbose=0)
+        assert result.selected and draws["n"] == expected_draws
+        outcomes.append((result, weights(model)))
+    (kept, kept_weights), (redrawn, redrawn_weights) = outcomes
+    np.testing.assert_array_equal(kept.scores, redrawn.scores)
+    assert kept.chosen == redrawn.chosen
+    for a, b in zip(kept_weights, redrawn_weights):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_labels_from_y_or_from_batches_give_the_same_selection():

@@ -77,28 +77,37 @@ def test_every_variable_comes_back_after_an_exception():
         np.testing.assert_array_equal(a, b)
 
 
-def test_each_trial_starts_from_the_saved_state_but_the_kept_variables():
-    # Two trials of the same weights give the same losses: the optimizer, the other
+def test_each_trial_starts_from_the_saved_state_but_the_held_variables():
+    # Two trials of the same candidate give the same losses: the optimizer, the other
     # weights and the metrics are back at their saved values before each.
     x, y = data()
     model = compiled(classifier())
     kernel = model.layers[0].kernel
-    with restoring_trial(model, batch_of(x, y)) as trial:
-        first = trial.losses(3, keep=[kernel])
-        second = trial.losses(3, keep=[kernel])
-        kernel.assign(keras.ops.zeros(kernel.shape))
-        zeroed = trial.losses(0, keep=[kernel])
-    assert first == second
-    assert zeroed[0] != first[0]
-    assert trial.steps_taken == 4 + 4 + 1
+    candidate = [keras.ops.convert_to_tensor(
+        np.random.default_rng(1).normal(size=kernel.shape).astype("float32"))]
+    with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+        saved = trial.losses(3)
+        first = trial.losses(3, candidate)
+        second = trial.losses(3, candidate)
+        zeroed = trial.losses(0, [keras.ops.zeros(kernel.shape)])
+        again = trial.losses(3)
+    assert first == second and saved == again
+    assert first[0] != saved[0] and zeroed[0] not in (first[0], saved[0])
+    assert trial.steps_taken == 4 * 4 + 1
+    # The candidate's values are the trial's start, and the trials did not consume them.
+    reference = compiled(classifier())
+    reference.layers[0].kernel.assign(keras.ops.convert_to_numpy(candidate[0]))
+    np.testing.assert_allclose(first[0], reference.evaluate(x, y, batch_size=len(x),
+                                                            verbose=0)[0], rtol=2e-5)
 
 
 def test_a_diverging_trial_stops_at_the_first_non_finite_loss():
     x, y = data()
     model = compiled(classifier())
-    model.layers[-1].kernel.assign(np.full((8, 3), np.inf, "float32"))
-    with restoring_trial(model, batch_of(x, y)) as trial:
-        losses = trial.losses(5, keep=[model.layers[-1].kernel])
+    kernel = model.layers[-1].kernel
+    with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+        losses = trial.losses(5, [keras.ops.convert_to_tensor(
+            np.full((8, 3), np.inf, "float32"))])
     assert len(losses) == 1 and not math.isfinite(losses[0])
 
 

@@ -13,10 +13,21 @@ most 2% on 60,000.
 Usage:
     python -m benchmarks.sampled_cost                      # all backends, 10k and 60k
     python -m benchmarks.sampled_cost --backends jax --sizes 10000 --repeats 1
+    python -m benchmarks.sampled_cost --warm /tmp/previous .   # warm selections, two checkouts
+
+``--warm ROOT ...`` times the selection alone instead, on a compiled train step: for each
+checkout ROOT (e.g. a ``git worktree`` of an earlier commit beside ``.``), in alternating
+fresh processes, the model is built and compiled and ``sample_initialization(model,
+x[:256], y[:256], k=10)`` runs once to compile, then four times with budget 24 and three
+times with budget 55 (the default budgets at 10,000 and 60,000 samples). It prints the
+seconds per selection and writes no report.
 """
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 
 from benchmarks import run_fresh, run_line, write_report
 
@@ -53,6 +64,42 @@ print(json.dumps({"seconds": seconds, "first_step": first["end"] - first["start"
 """.replace("EPOCHS", str(EPOCHS))
 
 
+WARM_CHILD = r"""
+import json, time, warnings
+import numpy as np
+from experiments.methods import build_mlp
+from experiments.training import compile_classifier
+from keras_lyapunov import sample_initialization
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(256, 784)).astype("float32")
+y = rng.integers(0, 10, 256)
+model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
+compile_classifier(model, 600)
+times = {}
+for budget in [24, 24, 24, 24, 24, 55, 55, 55]:  # the first call compiles the train step
+    start = time.perf_counter()
+    sample_initialization(model, x, y, k=10, seed=sum(map(len, times.values())),
+                          budget=budget, verbose=0)
+    times.setdefault(budget, []).append(round(time.perf_counter() - start, 3))
+times[24] = times[24][1:]
+print(json.dumps(times))
+"""
+
+
+def warm_selections(roots, backend, pairs=2):
+    """Seconds per warm selection for each checkout in ``roots``, alternating processes."""
+    for pair in range(pairs):
+        for root in roots:
+            root = os.path.abspath(root)
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+                       PYTHONPATH=root)
+            out = subprocess.run([sys.executable, "-c", WARM_CHILD], env=env, cwd=root,
+                                 capture_output=True, text=True, check=True)
+            print(f"pair {pair + 1}, {root}: {out.stdout.strip().splitlines()[-1]}",
+                  flush=True)
+
+
 def one_fit(backend, samples, sampled):
     return run_fresh(CHILD, [samples, 1 if sampled else 0], backend)
 
@@ -62,7 +109,13 @@ def main(argv=None):
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 60_000])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warm", nargs="+", metavar="ROOT",
+                        help="time warm selections of these checkouts instead")
     args = parser.parse_args(argv)
+    if args.warm:
+        for backend in args.backends:
+            warm_selections(args.warm, backend)
+        return
     lines = [
         "# The selection's cold cost inside fit: fit(x, y, callbacks=[SampledLyapunov(k=10)])",
         "", run_line(f"python -m benchmarks.sampled_cost --backends {' '.join(args.backends)} "

@@ -3,7 +3,8 @@
 A candidate is nothing but a seed: :class:`CandidateDrawer` turns it into new
 values for every selected kernel (named seed streams of
 :mod:`keras_lyapunov._seeds`), on the backend's device, batched where kernels
-share a law. Used by the sampled selection and by the signal report's ensemble.
+share a law; :class:`KeptCandidates` keeps a selection's drawn values while it may
+need them again. Used by the sampled selection and by the signal report's ensemble.
 """
 
 import math

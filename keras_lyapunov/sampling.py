@@ -542,6 +542,7 @@ class _Selection:
         progbar = self._progbar(k)
         candidates = KeptCandidates(CandidateDrawer(kernels))
         seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
+        best = None  # the best candidate so far (the first of equal minima)
         with self._originals_on_error(kernels) as backup:
             with scorer(self.model, score, probes,
                         target_norm=self.settings.target_norm) as scoring:
@@ -554,8 +555,9 @@ class _Selection:
                     scores.append(scoring.to_score(value) if finite else math.inf)
                     if progbar is not None:
                         progbar.update(i + 1, values=[("score", scores[-1])])
-                    best = int(np.argmin(scores))  # first of equal minima
-                    candidates.retain([best] if math.isfinite(scores[best]) else [])
+                    if finite and (best is None or scores[-1] < scores[best]):
+                        best = i
+                    candidates.retain([best])
             _restore(backup)
             scores = np.array(scores)
             finite = np.isfinite(scores)

@@ -343,6 +343,10 @@ class KeptCandidates:
                 self.kept[index] = values
         return values
 
+    def assign(self, index, seed):
+        """Puts candidate ``index`` (of ``seed``) in the kernels."""
+        self.drawer.assign(self.values(index, seed))
+
     def retain(self, indices):
         """Forgets every kept candidate but those of ``indices``."""
         wanted = set(indices)

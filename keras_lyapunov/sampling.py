@@ -517,7 +517,7 @@ class _Selection:
                              "non-finite outputs; the original weights are kept.")
             return dataclasses.replace(result, chosen_score=math.nan,
                                        skipped="every candidate was non-finite")
-        candidates.drawer.assign(candidates.values(result.chosen, result.seeds[result.chosen]))
+        candidates.assign(result.chosen, result.seeds[result.chosen])
         self.replaced = [kernel for _, kernel, _ in kernels]
         _provenance.record_selected(self.replaced, [variable for variable, _ in self._others])
         if self.settings.verbose:
@@ -548,7 +548,7 @@ class _Selection:
                         target_norm=self.settings.target_norm) as scoring:
                 for i in range(k):
                     seeds.append(derive_seed(self.seed, _seeds.CANDIDATES, i))
-                    candidates.drawer.assign(candidates.values(i, seeds[-1]))
+                    candidates.assign(i, seeds[-1])
                     value = float(ops.convert_to_numpy(scoring.statistic()))
                     finite = math.isfinite(value)
                     statistics.append(value if finite else math.nan)
@@ -559,11 +559,9 @@ class _Selection:
                         best = i
                     candidates.retain([best])
             _restore(backup)
-            scores = np.array(scores)
-            finite = np.isfinite(scores)
-            chosen = int(np.argmin(scores)) if finite.any() else None
+            chosen = best
             result = SelectionResult(
-                scores=scores, statistics=np.array(statistics), chosen=chosen,
+                scores=np.array(scores), statistics=np.array(statistics), chosen=chosen,
                 chosen_score=float(scores[chosen]) if chosen is not None else math.nan,
                 seed=self.seed, seeds=tuple(seeds),
                 variables=tuple(kernel.path for _, kernel, _ in kernels),
@@ -589,7 +587,7 @@ class _Selection:
         held = candidates.drawer.kernels
         # One entry per candidate as it is screened (lazily: k may be huge).
         seeds, scores, statistics, steps, initial = [], [], [], [], []
-        with self._originals_on_error(kernels) as backup:
+        with self._originals_on_error(kernels):  # the trials restore every variable on exit
             with _trials.restoring_trial(
                     self.model, batch, None if fit is None else fit.function,
                     None if fit is None else fit.element_spec, held) as trial:
@@ -622,7 +620,6 @@ class _Selection:
                         best = min(scores[i] for i, _ in pending)
                         progbar.update(done, values=[(BEST_LOSS, best)])
                 spent = trial.steps_taken
-            _restore(backup)
             finalists = [i for i in alive if math.isfinite(scores[i])]
             chosen = min(finalists, key=lambda i: scores[i]) if finalists else None
             candidates.retain([chosen])

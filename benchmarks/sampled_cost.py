@@ -14,13 +14,16 @@ Usage:
     python -m benchmarks.sampled_cost                      # all backends, 10k and 60k
     python -m benchmarks.sampled_cost --backends jax --sizes 10000 --repeats 1
     python -m benchmarks.sampled_cost --warm /tmp/previous .   # warm selections, two checkouts
+    python -m benchmarks.sampled_cost --draws /tmp/previous .  # candidate draws, two checkouts
 
 ``--warm ROOT ...`` times the selection alone instead, on a compiled train step: for each
 checkout ROOT (e.g. a ``git worktree`` of an earlier commit beside ``.``), in alternating
 fresh processes, the model is built and compiled and ``sample_initialization(model,
 x[:256], y[:256], k=10)`` runs once to compile, then four times with budget 24 and three
 times with budget 55 (the default budgets at 10,000 and 60,000 samples). It prints the
-seconds per selection and writes no report.
+seconds per selection and writes no report. ``--draws ROOT ...`` times, the same way, the
+first ten candidates' kernel draws of a freshly built model (``CandidateDrawer.values``, the
+selection's own drawer, after the model's build drew its kernels once).
 """
 
 import argparse
@@ -86,15 +89,29 @@ times[24] = times[24][1:]
 print(json.dumps(times))
 """
 
+DRAW_CHILD = r"""
+import json, time, warnings
+import keras
+from experiments.methods import build_mlp
+from keras_lyapunov._candidates import CandidateDrawer, selected_kernels
+warnings.simplefilter("ignore")
+model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
+drawer = CandidateDrawer(selected_kernels(model, "lyapunov"))
+start = time.perf_counter()
+values = [drawer.values(seed) for seed in range(10)]
+keras.tree.map_structure(keras.ops.convert_to_numpy, values)  # waits for the device
+print(json.dumps({"ten candidates (s)": round(time.perf_counter() - start, 3)}))
+"""
 
-def warm_selections(roots, backend, pairs=2):
-    """Seconds per warm selection for each checkout in ``roots``, alternating processes."""
+
+def side_by_side(roots, backend, child, pairs):
+    """Runs ``child`` for each checkout in ``roots``, in alternating fresh processes."""
     for pair in range(pairs):
         for root in roots:
             root = os.path.abspath(root)
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                        PYTHONPATH=root)
-            out = subprocess.run([sys.executable, "-c", WARM_CHILD], env=env, cwd=root,
+            out = subprocess.run([sys.executable, "-c", child], env=env, cwd=root,
                                  capture_output=True, text=True, check=True)
             print(f"pair {pair + 1}, {root}: {out.stdout.strip().splitlines()[-1]}",
                   flush=True)
@@ -111,10 +128,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warm", nargs="+", metavar="ROOT",
                         help="time warm selections of these checkouts instead")
+    parser.add_argument("--draws", nargs="+", metavar="ROOT",
+                        help="time ten candidates' kernel draws of these checkouts instead")
     args = parser.parse_args(argv)
-    if args.warm:
+    if args.warm or args.draws:
         for backend in args.backends:
-            warm_selections(args.warm, backend)
+            side_by_side(args.warm or args.draws, backend,
+                         WARM_CHILD if args.warm else DRAW_CHILD, 2 if args.warm else 4)
         return
     lines = [
         "# The selection's cold cost inside fit: fit(x, y, callbacks=[SampledLyapunov(k=10)])",

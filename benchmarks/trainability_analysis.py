@@ -241,9 +241,12 @@ def markdown(report, dataset, command):
         f"highest best-of-10 success averaged over both families: **{chosen}** "
         f"({_percent(success)}% on average). The rule and its candidate scores were written "
         "after seeing the first 75 initializations per family of the Fashion-MNIST run, before "
-        "the other 125. The library's default was fixed by this rule "
-        "on Fashion-MNIST (`benchmarks/results/trainability.md`: 5 trial steps); on any "
-        "other dataset this section is a check of that choice, not a choice.",
+        "the other 125. This rule chose the score (the training loss after trial steps) on "
+        "Fashion-MNIST; how the library spends its budget on such trials (screen every "
+        "candidate by its initial loss, then at most the best half for as many steps as "
+        "4% of fit's planned steps allows, up to 8) was chosen afterwards by replaying the trials of these "
+        "initializations (`benchmarks/results/allocation.md`). On any other dataset this "
+        "section is a check of that choice, not a choice.",
     ]
     for family, data in report["families"].items():
         lines += [

@@ -29,7 +29,8 @@ from keras_lyapunov._probes import (
 from keras_lyapunov._seeds import base_seed, derive_seed, reseeded, takes_seed
 from keras_lyapunov.baselines import INITIALIZERS
 from keras_lyapunov.initializers import LyapunovDeltaOrthogonal, delta_kernel_channels, kernel_law
-from keras_lyapunov.structure import CONVOLUTIONS, layer_chain, position_track, slope_mismatches
+from keras_lyapunov.structure import (
+    CONVOLUTIONS, grouped_convolution, layer_chain, position_track, slope_mismatches)
 
 __all__ = ["LayerSignal", "SignalReport", "comparison_reports", "plot_signal", "signal_report"]
 
@@ -236,8 +237,9 @@ def _convolution_law(layer):
             f"{type(layer).__name__} with {type(initializer).__name__}: the theory is exact "
             "for delta-orthogonal kernels (LyapunovDeltaOrthogonal) only; measure this "
             "layer's exponent with keras_lyapunov.measure_exponent."))
-    if layer.groups != 1:
-        return _Prediction(NONE, f"a grouped convolution (groups={layer.groups}): not covered.")
+    grouped = grouped_convolution(layer)
+    if grouped is not None:
+        return _Prediction(NONE, f"{grouped}; not covered.")
     shape = delta_kernel_channels(kernel_shape)
     return shape, ("orthogonal", float(initializer.scale(kernel_shape)))
 

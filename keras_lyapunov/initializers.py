@@ -268,6 +268,8 @@ class LyapunovOrthogonal(_LyapunovInitializer):
         fan_in, units = kernel_matrix_shape(shape)
         kernel = _haar_matrices(self.seed, batch_shape, fan_in, units,
                                 self._critical_scale(fan_in, units), dtype)
+        if tuple(shape) == (fan_in, units):  # a Dense kernel: no reshape (an eager op on JAX)
+            return kernel
         return keras.ops.reshape(kernel, (*batch_shape, *shape))
 
 

@@ -50,6 +50,25 @@ UNCOVERED_CONVOLUTIONS = (
 )  # fmt: skip
 
 
+def grouped_convolution(layer):
+    """Why a convolution's delta-orthogonal kernel is not covered when it is grouped, else None.
+
+    With ``groups > 1`` the centre tap acts as a block-diagonal matrix, not as the
+    orthogonal matrix the Lyapunov gain is exact for (docs/theory.md s. 7).
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        ``"a grouped convolution (groups=N): ..."``, or None for an ungrouped layer.
+    """
+    groups = getattr(layer, "groups", 1)
+    if groups == 1:
+        return None
+    return (f"a grouped convolution (groups={groups}): its centre tap is then "
+            "block-diagonal, not the orthogonal matrix the gain is exact for")
+
+
 @dataclasses.dataclass(frozen=True)
 class ActivationSlope:
     """The negative slope of an activation, when it is piecewise linear.
@@ -318,11 +337,10 @@ def slope_mismatches(model):
                 "on ordinary convolutions, and measure this layer with "
                 "keras_lyapunov.measure_exponent.")
             continue
-        if isinstance(initializer, LyapunovDeltaOrthogonal) and getattr(layer, "groups", 1) != 1:
-            messages.append(
-                f"layer {layer.name!r} is a grouped convolution (groups={layer.groups}) "
-                "initialized by LyapunovDeltaOrthogonal: its centre tap is then block-diagonal, "
-                "not the orthogonal matrix the gain is exact for. Use groups=1.")
+        grouped = grouped_convolution(layer)
+        if isinstance(initializer, LyapunovDeltaOrthogonal) and grouped is not None:
+            messages.append(f"layer {layer.name!r} is initialized by LyapunovDeltaOrthogonal "
+                            f"and is {grouped}. Use groups=1.")
             continue
         if not isinstance(initializer, LYAPUNOV_INITIALIZERS):
             continue

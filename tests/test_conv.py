@@ -144,6 +144,17 @@ def test_check_slopes_flags_convolutions_the_theory_does_not_cover():
     assert len(messages) == 3
     assert "Conv2DTranspose" in messages[0] and "groups=2" in messages[1]
     assert "slope 0.3" in messages[2]
+    # The signal report gives a grouped layer no prediction, for the same reason.
+    grouped_only = keras.Sequential([
+        keras.Input((8, 8, 4)),
+        keras.layers.Conv2D(4, 3, padding="same", groups=2, use_bias=False,
+                            kernel_initializer=LyapunovDeltaOrthogonal(SLOPE)),
+        keras.layers.LeakyReLU(SLOPE)])
+    report = signal_report(grouped_only, np.ones((2, 8, 8, 4), "float32"), samples=2,
+                           num_probes=2, seed=0)
+    grouped = [row for row in report.rows if "groups=2" in row.note]
+    assert len(grouped) == 1 and grouped[0].prediction == "none"
+    assert "block-diagonal" in grouped[0].note and "block-diagonal" in messages[1]
 
 
 def test_sampled_selection_redraws_delta_orthogonal_and_gaussian_convolution_kernels():

@@ -244,9 +244,9 @@ def markdown(report, dataset, command):
         "the other 125. This rule chose the score (the training loss after trial steps) on "
         "Fashion-MNIST; how the library spends its budget on such trials (screen every "
         "candidate by its initial loss, then at most the best half for as many steps as "
-        "4% of fit's planned steps allows, up to 8) was chosen afterwards by replaying the trials of these "
-        "initializations (`benchmarks/results/allocation.md`). On any other dataset this "
-        "section is a check of that choice, not a choice.",
+        "4% of fit's planned steps allows, up to 8) was chosen afterwards by replaying the "
+        "trials of these initializations (`benchmarks/results/allocation.md`). On any other "
+        "dataset this section is a check of that choice, not a choice.",
     ]
     for family, data in report["families"].items():
         lines += [

@@ -126,15 +126,18 @@ def main(argv=None):
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 60_000])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--warm", nargs="+", metavar="ROOT",
-                        help="time warm selections of these checkouts instead")
-    parser.add_argument("--draws", nargs="+", metavar="ROOT",
-                        help="time ten candidates' kernel draws of these checkouts instead")
+    checkouts = parser.add_mutually_exclusive_group()
+    checkouts.add_argument("--warm", nargs="+", metavar="ROOT",
+                           help="time warm selections of these checkouts instead")
+    checkouts.add_argument("--draws", nargs="+", metavar="ROOT",
+                           help="time ten candidates' kernel draws of these checkouts instead")
     args = parser.parse_args(argv)
-    if args.warm or args.draws:
+    side_by_side_run = ((args.warm, WARM_CHILD, 2) if args.warm
+                        else (args.draws, DRAW_CHILD, 4) if args.draws else None)
+    if side_by_side_run is not None:
+        roots, child, pairs = side_by_side_run
         for backend in args.backends:
-            side_by_side(args.warm or args.draws, backend,
-                         WARM_CHILD if args.warm else DRAW_CHILD, 2 if args.warm else 4)
+            side_by_side(roots, backend, child, pairs)
         return
     lines = [
         "# The selection's cold cost inside fit: fit(x, y, callbacks=[SampledLyapunov(k=10)])",

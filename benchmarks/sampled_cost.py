@@ -6,7 +6,8 @@ paper's image model (``experiments.methods.build_mlp``, compiled as the study
 trains it), another the same fit with ``callbacks=[SampledLyapunov(k=10)]``
 (the design card's call: fit's first batch, the default budget). Each process
 builds, compiles and fits once, so every trace and compilation the fit needs is
-inside the timed call; the pairs alternate and the medians are compared.
+inside the timed call; the order within a pair alternates. The first steps of a
+pair give the selection's cost, with a 95% t-interval over the pairs.
 Goal (issue 19): the selection at most 5% of the fit on 10,000 samples and at
 most 2% on 60,000.
 
@@ -15,6 +16,7 @@ Usage:
     python -m benchmarks.sampled_cost --backends jax --sizes 10000 --repeats 1
     python -m benchmarks.sampled_cost --warm /tmp/previous .   # warm selections, two checkouts
     python -m benchmarks.sampled_cost --draws /tmp/previous .  # candidate draws, two checkouts
+    python -m benchmarks.sampled_cost --backends jax --repeats 10  # a tighter interval
 
 ``--warm ROOT ...`` times the selection alone instead, on a compiled train step: for each
 checkout ROOT (e.g. a ``git worktree`` of an earlier commit beside ``.``), in alternating
@@ -27,10 +29,13 @@ selection's own drawer, after the model's build drew its kernels once).
 """
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
 import sys
+
+import scipy.stats
 
 from benchmarks import run_fresh, run_line, write_report
 
@@ -121,6 +126,25 @@ def one_fit(backend, samples, sampled):
     return run_fresh(CHILD, [samples, 1 if sampled else 0], backend)
 
 
+def paired_share(without, with_, fit_seconds):
+    """Mean of the paired differences ``with_ - without`` over ``fit_seconds``, and its 95%
+    t-interval: ``(mean, low, high)`` as fractions of the fit (NaN bounds for one pair)."""
+    differences = [b - a for a, b in zip(without, with_)]
+    mean = statistics.fmean(differences)
+    half = (scipy.stats.t.ppf(0.975, len(differences) - 1) * statistics.stdev(differences)
+            / len(differences) ** 0.5 if len(differences) > 1 else math.nan)
+    return mean / fit_seconds, (mean - half) / fit_seconds, (mean + half) / fit_seconds
+
+
+def verdict(low, high, goal):
+    """Whether an interval of the selection's share is within ``goal``, above it, or neither."""
+    if high <= goal:
+        return "met"
+    if low > goal:
+        return "NOT met"
+    return "not resolved"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
@@ -144,41 +168,44 @@ def main(argv=None):
         "", run_line(f"python -m benchmarks.sampled_cost --backends {' '.join(args.backends)} "
                      f"--sizes {' '.join(map(str, args.sizes))} --repeats {args.repeats}"), "",
         __doc__.split("\n\n")[1].replace("\n", " "), "",
-        "| backend | samples | fit without (s) | fit with (s) | selection | train steps "
-        "spent / budget | goal | runs without / with (s) | first step without / with (s) "
-        "| selection by first steps |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+        "| backend | samples | fit without (s) | fit with (s) | selection, whole fits | train "
+        "steps spent / budget | runs without / with (s) | first steps without / with (s) "
+        "| selection by paired first steps [95%] | goal |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---|"]
     for backend in args.backends:
         for samples in args.sizes:
             plain, sampled, spent, first_plain, first_sampled = [], [], None, [], []
-            for _ in range(args.repeats):
-                run = one_fit(backend, samples, False)
-                plain.append(run["seconds"])
-                first_plain.append(run["first_step"])
-                run = one_fit(backend, samples, True)
-                sampled.append(run["seconds"])
-                first_sampled.append(run["first_step"])
-                spent = f"{run['spent']} / {run['budget']}"
+            for repeat in range(args.repeats):
+                for with_callback in (False, True) if repeat % 2 == 0 else (True, False):
+                    run = one_fit(backend, samples, with_callback)
+                    (sampled if with_callback else plain).append(run["seconds"])
+                    (first_sampled if with_callback else first_plain).append(run["first_step"])
+                    if with_callback:
+                        spent = f"{run['spent']} / {run['budget']}"
             without, with_ = statistics.median(plain), statistics.median(sampled)
-            share = with_ / without - 1
+            share, low, high = paired_share(first_plain, first_sampled, without)
             goal = 0.05 if samples <= 10_000 else 0.02
             runs = (", ".join(f"{t:.1f}" for t in plain) + " / "
                     + ", ".join(f"{t:.1f}" for t in sampled))
+            firsts = (", ".join(f"{t:.2f}" for t in first_plain) + " / "
+                      + ", ".join(f"{t:.2f}" for t in first_sampled))
             line = (f"| {backend} | {samples:,} | {without:.1f} | {with_:.1f} | "
-                    f"{100 * share:+.1f}% | {spent} | <= {100 * goal:.0f}%: "
-                    f"{'met' if share <= goal else 'NOT met'} | {runs} | "
-                    f"{statistics.median(first_plain):.2f} / {statistics.median(first_sampled):.2f} "
-                    f"| {100 * (statistics.median(first_sampled) - statistics.median(first_plain)) / without:+.1f}% |")
+                    f"{100 * (with_ / without - 1):+.1f}% | {spent} | {runs} | {firsts} | "
+                    f"{100 * share:+.1f}% [{100 * low:+.1f}, {100 * high:+.1f}] | "
+                    f"<= {100 * goal:.0f}%: {verdict(low, high, goal)} |")
             print(line, flush=True)
             lines.append(line)
-    lines += ["", "Selection: (fit with - fit without) / fit without, medians over the "
-              f"repeats. Each fit is {EPOCHS} epochs, batch 256, of uniform 784-feature "
+    lines += ["", "Selection, whole fits: (fit with - fit without) / fit without, medians over "
+              f"the repeats. Each fit is {EPOCHS} epochs, batch 256, of uniform 784-feature "
               "inputs with random labels (the cost does not depend on the values). The "
               "selection runs inside fit's first train step, and the rest of the fit is the "
-              "same with and without it, so the last column, (first step with - first step "
-              "without) / fit without, measures the same cost with less of the whole fit's "
-              "run-to-run noise; the first step includes tracing and compiling fit's train "
-              "step in both."]
+              "same with and without it, so the first steps measure the same cost with less "
+              "of the whole fit's run-to-run noise; the first step includes tracing and "
+              "compiling fit's train step in both. Selection by paired first steps: the mean "
+              "over the repeats of (first step with - first step without), the two runs of "
+              "a repeat side by side (their order alternates), over the median fit without, "
+              "with a 95% t-interval. Goal: met when the whole interval is within it, NOT met "
+              "when the whole interval is above it, else not resolved (more repeats)."]
     write_report("sampled_cost.md", lines)
 
 

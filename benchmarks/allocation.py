@@ -84,9 +84,10 @@ def estimate(plan, outcomes, losses, rng):
 
 def plans():
     """The plans compared: the library's at several budgets, and the alternatives."""
+    budget = round(DEFAULT_BUDGET_SHARE * PLANNED_STEPS)
     library = {f"library plan, budget {b}": halving_plan(K, b, DEFAULT_TRIAL_STEPS)
-               for b in (18, round(DEFAULT_BUDGET_SHARE * PLANNED_STEPS), 30, 40, 60)}
-    default = halving_plan(K, round(DEFAULT_BUDGET_SHARE * PLANNED_STEPS), DEFAULT_TRIAL_STEPS)
+               for b in (18, budget, 30, 40, 60)}
+    default = library[f"library plan, budget {budget}"]
     same_cost = {f"same cost as the default, {c} x {s} steps": [(K, 0), (c, s)]
                  for c, s in ((3, 3), (2, 5))
                  if plan_cost([(K, 0), (c, s)]) == plan_cost(default)}

@@ -29,9 +29,10 @@ import platform
 import numpy as np
 
 from benchmarks import RESULTS, write_report
-from experiments.cnn import CNN_DEFAULT_METHODS, run_cnn_study, wilson
+from experiments.cnn import CNN_DEFAULT_METHODS, run_cnn_study
 from experiments.data import load_digits
 from experiments.methods import CNN_METHODS
+from experiments.proportions import wilson
 
 
 MNIST1D_TRAIN = 4000
@@ -94,7 +95,7 @@ def main(argv=None):
             f"{estimate.exponent:+.4f} +- {estimate.standard_error:.4f} | "
             f"{args.depth * estimate.exponent:+.1f}")
         lines.append(f"| {CNN_METHODS[method].label} | {trained}/{len(final)} | "
-                     f"[{low:.0f}, {high:.0f}]% | {np.median(final):.1f}% | "
+                     f"[{100 * low:.0f}, {100 * high:.0f}]% | {np.median(final):.1f}% | "
                      f"{final.min():.1f} - {final.max():.1f}% | {signal} |")
     lines += ["", f"Trains: final test accuracy >= {threshold:.0f}% (chance {chance:.0f}% + 10 "
               "points). Exponent '-' for LSUV (it rescales each model on data) and the sampled "

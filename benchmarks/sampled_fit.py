@@ -30,9 +30,9 @@ import keras
 import numpy as np
 
 from benchmarks import write_report
-from benchmarks.trainability_analysis import wilson
 from experiments.data import load_study_data, study_data_parser
 from experiments.methods import build_mlp
+from experiments.proportions import wilson
 from experiments.seeds import set_random_seed
 from experiments.training import compile_classifier
 from keras_lyapunov import SampledLyapunov
@@ -116,7 +116,7 @@ def main(argv=None):
         trained = int(np.sum(final >= chance + 0.1))
         low, high = wilson(trained, len(final))
         lines.append(f"| {arm} | {trained}/{len(final)} ({100 * trained / len(final):.0f}%) | "
-                     f"[{abs(100 * low):.0f}, {100 * high:.0f}] | {100 * np.median(final):.1f}% |")
+                     f"[{100 * low:.0f}, {100 * high:.0f}] | {100 * np.median(final):.1f}% |")
     lines += ["", f"Wall-clock cost of the callback inside these fits (warm process, each fit "
               f"compiles its own model): median {100 * np.median(overhead):+.1f}% of the fit "
               "(benchmarks/results/sampled_cost.md measures the cold cost side by side)."]

@@ -29,6 +29,7 @@ from scipy import special, stats
 
 from benchmarks import RESULTS
 from experiments.data import HELD_OUT, PROBES
+from experiments.proportions import wilson
 
 KS = (1, 2, 4, 10, 20)
 BOOTSTRAP = 2000
@@ -115,16 +116,6 @@ def best_of_k(score, result, k, rng, bootstrap=BOOTSTRAP):
     samples = [value(rng.integers(0, n, n)) for _ in range(bootstrap)]
     low, high = np.percentile(samples, [2.5, 97.5])
     return estimate, float(low), float(high)
-
-
-def wilson(successes, n, z=1.96):
-    """95% Wilson interval of a binomial proportion."""
-    if n == 0:
-        return math.nan, math.nan
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def auc(score, positive):

@@ -102,7 +102,8 @@ def signal_at_initialization(method, x, depth, width, classes, seed):
 
 def cnn_demo(seeds):
     """The CNN study on the digits, printed (``--cnn``)."""
-    from experiments.cnn import CNN_DEFAULT_METHODS, run_cnn_study, wilson
+    from experiments.cnn import CNN_DEFAULT_METHODS, run_cnn_study
+    from experiments.proportions import wilson
     from experiments.methods import CNN_METHODS
 
     (xt, yt), (xe, ye) = load_digits()
@@ -120,7 +121,8 @@ def cnn_demo(seeds):
         low, high = wilson(trained, len(final))
         estimate = study["signal"].get(method)
         exponent = "-" if estimate is None else f"{estimate.exponent:+.3f}"
-        print(f"| {CNN_METHODS[method].label} | {trained}/{len(final)} | [{low:.0f}, {high:.0f}]% "
+        print(f"| {CNN_METHODS[method].label} | {trained}/{len(final)} "
+              f"| [{100 * low:.0f}, {100 * high:.0f}]% "
               f"| {np.median(final):.1f}% | {exponent} |")
     print(f"done in {study['seconds']:.0f} s")
 

@@ -5,9 +5,10 @@ exactly the same models: ``methods`` (the initialization methods, the MLPs,
 LSUV), ``tasks`` (the paper's tasks and published numbers), ``data`` (MNIST /
 Fashion-MNIST, digits, MNIST-1D, the trainability study's splits),
 ``training`` (the training loops), ``seeds`` (the experiments' seed streams),
-``timing`` (the one timer) and ``command_line`` (the examples' options and
-results table). Import ``experiments.environment`` before Keras to choose the
-backend (the ``examples`` and ``benchmarks`` packages do it on import).
+``proportions`` (the Wilson interval of the seeds that train), ``timing`` (the
+one timer) and ``command_line`` (the examples' options and results table).
+Import ``experiments.environment`` before Keras to choose the backend (the
+``examples`` and ``benchmarks`` packages do it on import).
 
 Run the scripts as modules from the repository root, e.g.
 ``python -m examples.polynomial`` or ``python -m benchmarks.replicate``.

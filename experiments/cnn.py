@@ -19,20 +19,10 @@ from experiments.training import ClassifierTrainer, compile_classifier
 from keras_lyapunov import calibrate_scale, measure_exponent, theory
 from keras_lyapunov.sampling import DEFAULT_BUDGET_SHARE
 
-__all__ = ["CNN_DEFAULT_METHODS", "calibrated_gaussian_std", "run_cnn_study", "wilson"]
+__all__ = ["CNN_DEFAULT_METHODS", "calibrated_gaussian_std", "run_cnn_study"]
 
 CNN_DEFAULT_METHODS = ("he", "orthogonal", "delta-orthogonal", "lyapunov-delta-orthogonal",
                        "calibrated-gaussian", "lsuv", "sampled-lyapunov-delta-orthogonal")
-
-
-def wilson(successes, n, z=1.96):
-    """The 95% Wilson interval of a proportion, in percent."""
-    if n == 0:
-        return (0.0, 100.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
 
 
 def calibrated_gaussian_std(grid, width, slope=0.01, seed=0):

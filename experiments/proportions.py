@@ -1,4 +1,4 @@
-"""Intervals for the share of seeds that train: the one Wilson interval of the harness."""
+"""The share of seeds that train: its Wilson interval, and the sign test of paired seeds."""
 
 import math
 
@@ -28,3 +28,22 @@ def wilson(successes, n, confidence=0.95):
     interval = stats.binomtest(int(successes), int(n)).proportion_ci(
         confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
+
+
+def sign_test(wins, losses):
+    """Two-sided sign test of paired outcomes: ``wins`` pairs one way, ``losses`` the other.
+
+    Args:
+        wins, losses: counts of the discordant pairs (ties left out), integers >= 0.
+
+    Returns:
+        The two-sided p-value of ``wins`` under ``Binomial(wins + losses, 1/2)``
+        (1.0 when there is no discordant pair).
+
+    Example:
+        >>> round(sign_test(12, 3), 3)
+        0.035
+    """
+    if wins + losses == 0:
+        return 1.0
+    return float(stats.binomtest(int(wins), int(wins + losses)).pvalue)

@@ -134,9 +134,9 @@ def main(argv=None):
         f"{budget}) as extra steps.", "",
         "| arm | seeds that train | [95% Wilson] | median test accuracy |",
         "|---|---:|---:|---:|"]
-    trains = {arm: np.array([r[arm] for r in rows]) >= chance + 0.1 for arm in arms}
-    for arm in arms:
-        final = np.array([r[arm] for r in rows])
+    finals = {arm: np.array([r[arm] for r in rows]) for arm in arms}
+    trains = {arm: final >= chance + 0.1 for arm, final in finals.items()}
+    for arm, final in finals.items():
         trained = int(trains[arm].sum())
         low, high = wilson(trained, len(final))
         lines.append(f"| {arm} | {trained}/{len(final)} ({100 * trained / len(final):.0f}%) | "

@@ -137,6 +137,11 @@ class _LyapunovInitializer(keras.initializers.Initializer):
                 stacklevel=3,
             )
 
+    def _draw(self, seed, batch_shape, shape, dtype):
+        """``(*batch_shape, *shape)`` kernels of this law from ``seed``: whatever ``keras.random``
+        takes as a seed, also a seed array traced by a compiled function (``_candidates``)."""
+        raise NotImplementedError
+
     def with_seed(self, seed):
         """A new initializer of the same class and slope with another seed.
 
@@ -169,7 +174,7 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         _floating_dtype(dtype)  # validates; the argument passes on as given
         self._count_call()
         state = _provenance.seed_state(self.seed)
-        value = self._draw((), shape, dtype)
+        value = self._draw(self.seed, (), shape, dtype)
         _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
         return value
 
@@ -191,7 +196,7 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         count = _validation.integer(count, "count")
         _floating_dtype(dtype)
         self._count_call()
-        return self._draw((count,), shape, dtype)
+        return self._draw(self.seed, (count,), shape, dtype)
 
     def get_config(self):
         return {
@@ -231,10 +236,10 @@ class LyapunovNormal(_LyapunovInitializer):
 
     distribution = "normal"
 
-    def _draw(self, batch_shape, shape, dtype):
+    def _draw(self, seed, batch_shape, shape, dtype):
         stddev = self.scale(shape)  # validates the shape first
         return keras.random.normal(
-            shape=(*batch_shape, *shape), mean=0.0, stddev=stddev, seed=self.seed, dtype=dtype)
+            shape=(*batch_shape, *shape), mean=0.0, stddev=stddev, seed=seed, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_lyapunov")
@@ -264,9 +269,9 @@ class LyapunovOrthogonal(_LyapunovInitializer):
 
     distribution = "orthogonal"
 
-    def _draw(self, batch_shape, shape, dtype):
+    def _draw(self, seed, batch_shape, shape, dtype):
         fan_in, units = kernel_matrix_shape(shape)
-        kernel = _haar_matrices(self.seed, batch_shape, fan_in, units,
+        kernel = _haar_matrices(seed, batch_shape, fan_in, units,
                                 self._critical_scale(fan_in, units), dtype)
         if tuple(shape) == (fan_in, units):  # a Dense kernel: no reshape (an eager op on JAX)
             return kernel
@@ -377,8 +382,8 @@ class LyapunovDeltaOrthogonal(_LyapunovInitializer):
         """
         return self._critical_scale(*delta_kernel_channels(shape))
 
-    def _draw(self, batch_shape, shape, dtype):
-        return _delta_kernels(self.seed, batch_shape, shape, self.scale(shape), dtype)
+    def _draw(self, seed, batch_shape, shape, dtype):
+        return _delta_kernels(seed, batch_shape, shape, self.scale(shape), dtype)
 
 
 def _delta_kernels(seed, batch_shape, shape, gain, dtype):

@@ -9,7 +9,11 @@ its metrics and any custom ``train_step``, and it accepts exactly the batches
 ``fit`` accepts. The state before the trial is kept and given back exactly:
 
 - JAX: the train function is a pure function of the state; the trial runs it on
-  copies of the state and never writes a variable of the model.
+  copies of the state and never writes a variable of the model. A screen (a
+  trial of no steps: one train step, of which only the loss is read) of a model
+  with Keras's own train step takes the optimizer buffers the trial before it
+  left instead of fresh copies: that step logs the loss before the update, and
+  the optimizer's state enters only the update.
 - TensorFlow and PyTorch: the train function updates the variables in place;
   every variable of the model, its optimizer and its metrics is saved first
   and assigned back, bit for bit, before each candidate and on exit (also on
@@ -143,6 +147,9 @@ class TrainStepTrial:
         self.steps_taken = 0  # train-step calls so far, all candidates together
         self._jax = keras.backend.backend() == "jax"
         self._metrics = list(model.metrics_variables)
+        # JAX, Keras's own train step: optimizer buffers a screen may take (see the module).
+        self._spare_optimizer = None
+        self._screens_take_spares = type(model).train_step is keras.Model.train_step
         if self._jax:
             groups = [list(model.trainable_variables), list(model.non_trainable_variables),
                       list(model.optimizer.variables), self._metrics]
@@ -201,13 +208,18 @@ class TrainStepTrial:
             trainable = list(self._start[0])
             for position, value in zip(self._held_at, values or ()):
                 trainable[position] = value
-            trainable, non_trainable, optimizer = (
-                _fresh_copies(group) for group in (trainable, *self._start[1:3]))
+            trainable, non_trainable = (
+                _fresh_copies(group) for group in (trainable, self._start[1]))
+            optimizer, self._spare_optimizer = self._spare_optimizer, None
+            if steps or optimizer is None:
+                optimizer = _fresh_copies(self._start[2])
             for _ in range(steps + 1):
                 logs, (trainable, non_trainable, optimizer, _) = self._call(
                     (trainable, non_trainable, optimizer, _fresh_copies(self._start[3])))
                 self.steps_taken += 1
                 losses.append(_loss_of(logs))
+            if self._screens_take_spares:
+                self._spare_optimizer = optimizer
             return losses
         self.restore()
         for variable, value in zip(self.held, values or ()):

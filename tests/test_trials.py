@@ -130,3 +130,39 @@ def test_the_plan_grows_the_survivors_first_then_the_trial():
     assert halving_plan(10, 24, 8) == [(10, 0), (4, 2)]
     assert halving_plan(10, 40, 8) == [(10, 0), (5, 5)]
     assert halving_plan(10, 10_000, 8) == [(10, 0), (5, 8)]
+
+
+def test_a_screen_reads_the_loss_of_a_fresh_start_whatever_trial_came_before():
+    # On JAX a screen (no steps) takes the optimizer buffers the trial before it left:
+    # Keras's train step logs the loss before the update, which they do not enter.
+    x, y = data()
+    model = compiled(classifier())
+    kernel = model.layers[0].kernel
+    rng = np.random.default_rng(2)
+    candidates = [keras.ops.convert_to_tensor(rng.normal(size=kernel.shape).astype("float32"))
+                  for _ in range(3)]
+    fresh = []
+    for candidate in candidates:
+        with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+            fresh.append(trial.losses(0, [candidate]))
+    with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+        trial.losses(4, [candidates[0]])
+        chained = [trial.losses(0, [candidate]) for candidate in candidates]
+        longer = trial.losses(2, [candidates[1]])
+    with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+        assert longer == trial.losses(2, [candidates[1]])
+    assert chained == fresh and len({values[0] for values in fresh}) == 3
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's stateless train step")
+def test_a_custom_train_step_gets_fresh_optimizer_state_in_every_screen():
+    class IterationsAsLoss(keras.Sequential):  # reports its optimizer's state as the loss
+        def train_step(self, state, data):
+            logs, state = super().train_step(state, data)
+            return dict(logs, loss=keras.ops.cast(state[2][0], "float32")), state
+
+    x, y = data()
+    model = IterationsAsLoss([keras.Input((5,)), keras.layers.Dense(3)])
+    compiled(model)
+    with restoring_trial(model, batch_of(x, y)) as trial:
+        assert [trial.losses(0)[0] for _ in range(3)] == [1.0, 1.0, 1.0]

@@ -88,6 +88,19 @@ def read_losses(losses):
     return values
 
 
+def _put_back(variable, value):
+    """Assigns ``value``, saved from ``variable``, back to it (TensorFlow, PyTorch).
+
+    On TensorFlow straight to the ``tf.Variable``, without reading it back: the saved
+    value has its dtype and shape, and Keras's ``assign``, which converts, checks and
+    reads, takes about 2.5 times as long (603 variables: 34 ms against 13 ms on a 2-core CPU).
+    """
+    if keras.backend.backend() == "tensorflow":
+        variable.value.assign(value, read_value=False)
+    else:
+        variable.assign(value)
+
+
 def _fresh_copies(values):
     """JAX: new buffers holding ``values``, in place (the jitted step donates its state)."""
     import jax
@@ -171,7 +184,7 @@ class TrainStepTrial:
         """Assigns every saved value back (TensorFlow, PyTorch; on JAX nothing was written)."""
         if not self._jax:
             for variable, value in self._saved:
-                variable.assign(value)
+                _put_back(variable, value)
 
     def losses(self, steps, values=None):
         """The training losses of a candidate over ``steps`` trial steps.
@@ -226,7 +239,7 @@ class TrainStepTrial:
             variable.assign(value)
         for _ in range(steps + 1):
             for variable, value in self._metric_values:
-                variable.assign(value)
+                _put_back(variable, value)
             logs = self._call()
             self.steps_taken += 1
             losses.append(float(keras.ops.convert_to_numpy(_loss_of(logs))))

@@ -14,8 +14,9 @@ device: the kernel's *fingerprint* (two wrapping integer checksums of its bits,
   so each of its draws can be repeated;
 - what a selection left in the variable (:func:`record_selected`).
 
-Nothing is computed at build time beyond that state snapshot, so the
-initializers stay as cheap as Keras's own. A kernel whose origin cannot be
+Nothing is computed at build time beyond that state snapshot (and, on JAX, a
+weak reference to the drawn array, which spares the re-draw while it lives), so
+the initializers stay as cheap as Keras's own. A kernel whose origin cannot be
 shown (e.g. a Keras initializer seeded by a ``SeedGenerator``, whose state has
 moved on) counts as not fresh: the selection leaves it alone.
 """
@@ -31,10 +32,13 @@ from keras_lyapunov._seeds import reseeded, takes_seed
 
 # Fingerprints are kept on the host as tuples of two Python ints.
 # A SeedGenerator-seeded Lyapunov initializer -> its draws:
-# [[generator state before the draw, shape, dtype, fingerprint or None], ...]
+# [[generator state before the draw, shape, dtype, fingerprint or None,
+#   JAX: a weak reference to the drawn array, else None], ...]
 _DRAWN = weakref.WeakKeyDictionary()
 # A fixed-seed initializer -> {(shape, dtype): fingerprint of its draw}
 _FIXED = weakref.WeakKeyDictionary()
+# JAX: a fixed-seed Lyapunov initializer -> {(shape, dtype): weak reference to its draw}
+_FIXED_DRAWS = weakref.WeakKeyDictionary()
 # id(variable) -> (weak reference to the variable, fingerprint a selection left in it)
 _SELECTED = {}
 # backend -> the compiled fingerprinting of a list of tensors
@@ -165,11 +169,20 @@ def seed_state(seed):
     return state if keras.backend.backend() == "jax" else keras.ops.copy(state)
 
 
-def record_draw(initializer, state, shape, dtype):
-    """Remembers a draw of ``initializer`` from the generator state ``state``."""
+def record_draw(initializer, state, shape, dtype, value):
+    """Remembers a draw of ``initializer`` from the generator state ``state``.
+
+    On JAX, whose arrays are immutable, also a weak reference to the drawn ``value``:
+    while it lives (a kernel built by the draw holds it until it trains), its
+    fingerprint is taken from it instead of from a re-draw.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    drawn = (weakref.ref(value) if keras.backend.backend() == "jax" and _concrete(value)
+             else None)
     if state is not None:
-        _DRAWN.setdefault(initializer, []).append(
-            [state, tuple(shape), keras.backend.standardize_dtype(dtype), None])
+        _DRAWN.setdefault(initializer, []).append([state, tuple(shape), dtype, None, drawn])
+    elif drawn is not None and takes_seed(initializer) and initializer.seed is not None:
+        _FIXED_DRAWS.setdefault(initializer, {})[(tuple(shape), dtype)] = drawn
 
 
 def record_selected(variables, alongside=()):
@@ -203,6 +216,13 @@ def _redraw_from_state(initializer, generator, state, shape, dtype):
     return _redraw(initializer, generator, shape, dtype)
 
 
+def _live(reference):
+    """The array a weak reference of :func:`record_draw` names, while it lives and was not
+    donated to a compiled step (JAX), else None."""
+    value = reference() if reference is not None else None
+    return None if value is None or value.is_deleted() else value
+
+
 def _draw_missing(pairs):
     """Repeats, once each, the initializer draws whose fingerprints are not known yet."""
     pending = []  # (store, key, re-drawn value)
@@ -215,17 +235,23 @@ def _draw_missing(pairs):
             for record in _DRAWN.get(initializer, ()):
                 if record[1] == shape and record[2] == dtype and record[3] is None:
                     record[3] = ()  # queued
-                    generator = generator or keras.random.SeedGenerator(0)
-                    pending.append((record, 3, _redraw_from_state(
-                        initializer, generator, record[0], shape, dtype)))
+                    value = _live(record[4])
+                    if value is None:
+                        generator = generator or keras.random.SeedGenerator(0)
+                        value = _redraw_from_state(initializer, generator, record[0], shape,
+                                                   dtype)
+                    pending.append((record, 3, value))
         elif takes_seed(initializer) and seed is not None or isinstance(
                 initializer, _DETERMINISTIC):
             # A fixed seed, or no randomness: the same values on every call.
             cache = _FIXED.setdefault(initializer, {})
             if (shape, dtype) not in cache:
                 cache[(shape, dtype)] = ()  # queued
-                value = (initializer(shape, dtype=dtype) if isinstance(initializer, _DETERMINISTIC)
-                         else _redraw(initializer, seed, shape, dtype))
+                value = _live(_FIXED_DRAWS.get(initializer, {}).get((shape, dtype)))
+                if value is None:
+                    value = (initializer(shape, dtype=dtype)
+                             if isinstance(initializer, _DETERMINISTIC)
+                             else _redraw(initializer, seed, shape, dtype))
                 pending.append((cache, (shape, dtype), value))
     for (store, key, _), value in zip(pending, fingerprints([p[2] for p in pending])):
         store[key] = value

@@ -175,7 +175,7 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         self._count_call()
         state = _provenance.seed_state(self.seed)
         value = self._draw(self.seed, (), shape, dtype)
-        _provenance.record_draw(self, state, shape, _floating_dtype(dtype))
+        _provenance.record_draw(self, state, shape, _floating_dtype(dtype), value)
         return value
 
     def draw_batch(self, count, shape, dtype=None):

@@ -73,3 +73,56 @@ def test_host_and_compiled_fingerprints_are_the_same_integers(dtype, monkeypatch
     host = _provenance.fingerprints(values)
     monkeypatch.setattr(_provenance, "_HOST_ENTRIES", 0)  # force the compiled path
     assert _provenance.fingerprints(values) == host
+
+
+jax_only = pytest.mark.skipif(keras.backend.backend() != "jax",
+                              reason="JAX arrays are immutable: the drawn array itself is kept")
+
+
+@jax_only
+@pytest.mark.parametrize("seed", [3, None, "generator"])
+def test_jax_takes_a_live_draw_instead_of_drawing_again(seed, monkeypatch):
+    from keras_lyapunov import LyapunovOrthogonal, _provenance
+
+    seed = keras.random.SeedGenerator(5) if seed == "generator" else seed
+    layers = [keras.layers.Dense(6, kernel_initializer=LyapunovOrthogonal(seed=seed))
+              for _ in range(2)]
+    model = keras.Sequential([keras.Input((6,)), *layers])
+    pairs = [(layer.kernel, layer.kernel_initializer) for layer in layers]
+    kept = keras.ops.convert_to_numpy(layers[1].kernel.value)
+
+    def no_redraw(*args, **kwargs):
+        raise AssertionError("drew again although the drawn array lives")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_provenance, "_redraw", no_redraw)
+        patch.setattr(_provenance, "_redraw_from_state", no_redraw)
+        # Set by hand, while its drawn array still lives (kept by the caller): moved.
+        original = layers[1].kernel.value
+        layers[1].kernel.assign(kept * 2.0)
+        assert _provenance.states(pairs) == [_provenance.FRESH, _provenance.MOVED]
+    del original
+    # The drawn array is gone: its fingerprint was taken before, the same answer.
+    layers[1].kernel.assign(kept)
+    assert _provenance.states(pairs) == [_provenance.FRESH, _provenance.FRESH]
+    del model
+
+
+@jax_only
+def test_jax_a_donated_draw_is_drawn_again(monkeypatch):
+    import jax
+
+    from keras_lyapunov import LyapunovOrthogonal, _provenance
+
+    layer = keras.layers.Dense(4, kernel_initializer=LyapunovOrthogonal(seed=7))
+    keras.Sequential([keras.Input((4,)), layer])
+    drawn = layer.kernel.value
+    values = keras.ops.convert_to_numpy(drawn)
+    layer.kernel.assign(values)  # the same values in a new array
+    jax.jit(lambda a: a + 1.0, donate_argnums=0)(drawn)  # as fit's train step does
+    assert drawn.is_deleted()
+    calls = []
+    redraw = _provenance._redraw
+    monkeypatch.setattr(_provenance, "_redraw", lambda *a, **k: calls.append(1) or redraw(*a, **k))
+    assert _provenance.states([(layer.kernel, layer.kernel_initializer)]) == [_provenance.FRESH]
+    assert calls == [1]

@@ -166,3 +166,26 @@ def test_a_custom_train_step_gets_fresh_optimizer_state_in_every_screen():
     compiled(model)
     with restoring_trial(model, batch_of(x, y)) as trial:
         assert [trial.losses(0)[0] for _ in range(3)] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's donating train step")
+def test_jax_a_host_start_state_survives_the_donating_step():
+    # On a CPU device the trial passes its start state as NumPy arrays to fit's train
+    # step, which donates its state: each call must move them into buffers of its own.
+    import jax
+
+    from keras_lyapunov._trials import _fresh_copies, _host_start
+
+    values = [jax.numpy.full((64, 64), 1.5), jax.numpy.arange(4096.0)]
+    start = _host_start(values)
+    assert all(isinstance(value, np.ndarray) for value in start)
+    expected = [np.array(value) for value in start]
+    step = jax.jit(lambda state: [2.0 * value for value in state], donate_argnums=0)
+    for _ in range(2):
+        out = step(_fresh_copies(start))
+        np.testing.assert_array_equal(np.asarray(out[0]), 3.0)
+    for value, before in zip(start, expected):
+        np.testing.assert_array_equal(value, before)
+    device = _fresh_copies(values)  # device arrays are copied, the originals kept
+    step(device)
+    assert all(d.is_deleted() for d in device) and not any(v.is_deleted() for v in values)

@@ -133,10 +133,13 @@ def test_the_plan_grows_the_survivors_first_then_the_trial():
 
 
 def test_a_screen_reads_the_loss_of_a_fresh_start_whatever_trial_came_before():
-    # On JAX a screen (no steps) takes the optimizer buffers the trial before it left:
-    # Keras's train step logs the loss before the update, which they do not enter.
+    # A screen (no steps) starts from the optimizer state the trial before it left (JAX: its
+    # buffers; elsewhere: not assigned back): Keras's train step logs the loss before the
+    # update, which that state does not enter. A trial with steps, and the exit, restore it.
     x, y = data()
     model = compiled(classifier())
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # a moved optimizer and metrics
+    before = snapshot(model)
     kernel = model.layers[0].kernel
     rng = np.random.default_rng(2)
     candidates = [keras.ops.convert_to_tensor(rng.normal(size=kernel.shape).astype("float32"))
@@ -149,23 +152,31 @@ def test_a_screen_reads_the_loss_of_a_fresh_start_whatever_trial_came_before():
         trial.losses(4, [candidates[0]])
         chained = [trial.losses(0, [candidate]) for candidate in candidates]
         longer = trial.losses(2, [candidates[1]])
+    for a, b in zip(before, snapshot(model)):
+        np.testing.assert_array_equal(a, b)
     with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
         assert longer == trial.losses(2, [candidates[1]])
     assert chained == fresh and len({values[0] for values in fresh}) == 3
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's stateless train step")
 def test_a_custom_train_step_gets_fresh_optimizer_state_in_every_screen():
     class IterationsAsLoss(keras.Sequential):  # reports its optimizer's state as the loss
-        def train_step(self, state, data):
-            logs, state = super().train_step(state, data)
-            return dict(logs, loss=keras.ops.cast(state[2][0], "float32")), state
+        if keras.backend.backend() == "jax":
+            def train_step(self, state, data):
+                logs, state = super().train_step(state, data)
+                return dict(logs, loss=keras.ops.cast(state[2][0], "float32")), state
+        else:
+            def train_step(self, data):
+                logs = super().train_step(data)
+                return dict(logs, loss=keras.ops.cast(self.optimizer.iterations, "float32"))
 
     x, y = data()
     model = IterationsAsLoss([keras.Input((5,)), keras.layers.Dense(3)])
     compiled(model)
-    with restoring_trial(model, batch_of(x, y)) as trial:
-        assert [trial.losses(0)[0] for _ in range(3)] == [1.0, 1.0, 1.0]
+    kernel = model.layers[0].kernel
+    with restoring_trial(model, batch_of(x, y), held=[kernel]) as trial:
+        screens = [trial.losses(0, [keras.ops.zeros(kernel.shape)])[0] for _ in range(3)]
+    assert screens == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's donating train step")

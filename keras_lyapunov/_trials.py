@@ -211,15 +211,16 @@ class TrainStepTrial:
             metric_ids = {id(v) for v in self._metrics}
             self._metric_values = [(v, value) for v, value in self._saved
                                    if id(v) in metric_ids]
-            # What a screen of a candidate assigns back: neither the optimizer's state (see
-            # above), nor the metrics (assigned back before every step), nor the held
-            # variables (the candidate's values replace them); about a sixth of the state of
-            # a deep stack under Adam.
-            skipped = metric_ids | {id(v) for v in optimizer.variables} | {
-                id(v) for v in self.held}
-            self._screen_saved = [(v, value) for v, value in self._saved
+            # What a trial of a candidate assigns back: not the held variables (the
+            # candidate's values replace them); a screen not the optimizer's state either
+            # (see above), nor the metrics (assigned back before every step): about a
+            # sixth of the state of a deep stack under Adam.
+            held_ids = {id(v) for v in self.held}
+            self._candidate_saved = [(v, value) for v, value in self._saved
+                                     if id(v) not in held_ids]
+            skipped = metric_ids | {id(v) for v in optimizer.variables}
+            self._screen_saved = [(v, value) for v, value in self._candidate_saved
                                   if id(v) not in skipped]
-            self._held_ids = {id(v) for v in self.held}
             if keras.backend.backend() == "tensorflow":
                 self._call = tensorflow_feed(model, function, batch, element_spec)
             else:
@@ -281,8 +282,8 @@ class TrainStepTrial:
             return losses
         if values and not steps and self._screens_take_spares:
             restored = self._screen_saved
-        elif values:  # the held variables get the candidate's values next
-            restored = [(v, value) for v, value in self._saved if id(v) not in self._held_ids]
+        elif values:
+            restored = self._candidate_saved
         else:
             restored = self._saved
         for variable, value in restored:

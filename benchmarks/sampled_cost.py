@@ -28,15 +28,19 @@ fresh processes, the model is built and compiled and ``sample_initialization(mod
 x[:256], y[:256], k=10)`` runs once to compile, then four times with budget 24 and three
 times with budget 55 (the default budgets at 10,000 and 60,000 samples). It prints the
 seconds per selection and writes no report. ``--draws ROOT ...`` times, the same way, the
-first ten candidates' kernel draws of a freshly built model (``CandidateDrawer`` and its
-``values``, the selection's own drawer, after the model's build drew its kernels once; any
-compilation of the draws included). ``--optimizer-build PAIRS`` times, in alternating
-fresh processes, one fit step of the paper's model with its optimizer unbuilt (fit builds
-it, on TensorFlow inside the trace of its train step) and built just before ``fit`` (as the
-selection's trial builds it, to save its state); it writes no report either.
+build of the paper's model (its initializers' draws; its first and last layers are
+Keras's ``Orthogonal``), then of the same Lyapunov stack with Keras's default first and
+last layers, and in each process the first ten candidates' kernel draws after the build
+(``CandidateDrawer`` and its ``values``, the selection's own drawer; any compilation of
+the draws included), each and both together, 8 pairs per model. ``--optimizer-build PAIRS``
+times, in alternating fresh processes, one fit step of the paper's model with its
+optimizer unbuilt (fit builds it, on TensorFlow inside the trace of its train step) and
+built just before ``fit`` (as the selection's trial builds it, to save its state); it
+writes no report either.
 """
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -122,21 +126,33 @@ print(json.dumps(times))
 """
 
 DRAW_CHILD = r"""
-import json, time, warnings
+import json, sys, time, warnings
 import keras
 from experiments.methods import build_mlp
+from keras_lyapunov import LyapunovOrthogonal
 from keras_lyapunov._candidates import CandidateDrawer, selected_kernels
 warnings.simplefilter("ignore")
-model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
 start = time.perf_counter()
+if sys.argv[1] == "paper":  # Keras's Orthogonal in the first and last layers
+    model = build_mlp(784, 10, 98, 10, method="lyapunov-orthogonal", seed=0)
+else:  # the same stack with Keras's default (Glorot uniform) first and last layers
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)] + [
+        layer for i in range(98) for layer in (
+            keras.layers.Dense(10, kernel_initializer=LyapunovOrthogonal(seed=i)),
+            keras.layers.LeakyReLU(negative_slope=0.01))] + [keras.layers.Dense(10)])
+keras.tree.map_structure(keras.ops.convert_to_numpy, model.weights)  # waits for the device
+built = time.perf_counter()
 kernels = selected_kernels(model, "lyapunov")
-try:
-    drawer = CandidateDrawer(kernels, candidates=10)  # as the selection makes it
-except TypeError:  # a checkout from before the drawer knew how many it draws
+try:  # as the selection made it from 2026-12-04 to 12-07 (compiled draws from 600 kernels)
+    drawer = CandidateDrawer(kernels, candidates=10)
+except TypeError:  # before, and since the model's build compiles the draw
     drawer = CandidateDrawer(kernels)
 values = [drawer.values(seed) for seed in range(10)]
-keras.tree.map_structure(keras.ops.convert_to_numpy, values)  # waits for the device
-print(json.dumps({"ten candidates (s)": round(time.perf_counter() - start, 3)}))
+keras.tree.map_structure(keras.ops.convert_to_numpy, values)
+done = time.perf_counter()
+print(json.dumps({"model": sys.argv[1], "model build (s)": round(built - start, 3),
+                  "ten candidates (s)": round(done - built, 3),
+                  "both (s)": round(done - start, 3)}))
 """
 
 OPTIMIZER_BUILD_CHILD = r"""
@@ -171,17 +187,37 @@ def optimizer_build(backend, pairs):
             print(f"pair {pair + 1}: {run}", flush=True)
 
 
-def side_by_side(roots, backend, child, pairs):
-    """Runs ``child`` for each checkout in ``roots``, in alternating fresh processes."""
+def side_by_side(roots, backend, child, pairs, arguments=()):
+    """Runs ``child`` for each checkout in ``roots``, in alternating fresh processes.
+
+    Returns:
+        ``{root: [the JSON each run printed last, ...]}``.
+    """
+    results = {}
     for pair in range(pairs):
         for root in roots:
             root = os.path.abspath(root)
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                        PYTHONPATH=root)
-            out = subprocess.run([sys.executable, "-c", child], env=env, cwd=root,
+            out = subprocess.run([sys.executable, "-c", child, *arguments], env=env, cwd=root,
                                  capture_output=True, text=True, check=True)
-            print(f"pair {pair + 1}, {root}: {out.stdout.strip().splitlines()[-1]}",
-                  flush=True)
+            line = out.stdout.strip().splitlines()[-1]
+            print(f"pair {pair + 1}, {root}: {line}", flush=True)
+            results.setdefault(root, []).append(json.loads(line))
+    return results
+
+
+def print_paired_seconds(results):
+    """For two checkouts: the mean paired difference (second - first) of every timing, with
+    its 95% t-interval."""
+    if len(results) != 2:
+        return
+    (first, before), (second, after) = results.items()
+    print(f"{second} - {first}, mean of {len(before)} pairs [95% t-interval]:")
+    for key, value in before[0].items():
+        if isinstance(value, float):
+            mean, low, high = paired_share([r[key] for r in before], [r[key] for r in after], 1)
+            print(f"  {key}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]", flush=True)
 
 
 def one_fit(backend, samples, sampled, budget_share=None):
@@ -219,7 +255,8 @@ def main(argv=None):
     checkouts.add_argument("--warm", nargs="+", metavar="ROOT",
                            help="time warm selections of these checkouts instead")
     checkouts.add_argument("--draws", nargs="+", metavar="ROOT",
-                           help="time ten candidates' kernel draws of these checkouts instead")
+                           help="time the model's build and ten candidates' kernel draws of these "
+                           "checkouts instead")
     checkouts.add_argument("--optimizer-build", type=int, metavar="PAIRS",
                            help="time fit's first step with the optimizer unbuilt and built "
                                 "first, in PAIRS alternating pairs of fresh processes, instead")
@@ -228,12 +265,14 @@ def main(argv=None):
         for backend in args.backends:
             optimizer_build(backend, args.optimizer_build)
         return
-    side_by_side_run = ((args.warm, WARM_CHILD, 2) if args.warm
-                        else (args.draws, DRAW_CHILD, 4) if args.draws else None)
-    if side_by_side_run is not None:
-        roots, child, pairs = side_by_side_run
+    if args.warm:
         for backend in args.backends:
-            side_by_side(roots, backend, child, pairs)
+            side_by_side(args.warm, backend, WARM_CHILD, 2)
+        return
+    if args.draws:
+        for backend in args.backends:
+            for model in ("paper", "glorot-ends"):
+                print_paired_seconds(side_by_side(args.draws, backend, DRAW_CHILD, 8, [model]))
         return
     budget_share = args.budget_share
     call = "SampledLyapunov(k=10" + (

@@ -7,8 +7,6 @@ share a law; :class:`KeptCandidates` keeps a selection's drawn values while it m
 need them again. Used by the sampled selection and by the signal report's ensemble.
 """
 
-import collections
-import functools
 import math
 import re
 
@@ -17,7 +15,7 @@ import numpy as np
 
 from keras_lyapunov import _seeds
 from keras_lyapunov._seeds import derive_seed, kernel_group_seed, reseeded, takes_seed
-from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, kernel_law
+from keras_lyapunov.initializers import LYAPUNOV_INITIALIZERS, jax_seed, kernel_law
 
 
 def all_layers(model):
@@ -201,55 +199,6 @@ def _unstack(batch):
             for i in range(batch.shape[0])]
 
 
-def jax_seed(seed):
-    """JAX: the seed array ``keras.random`` makes of the int ``seed`` (``[seed, 0]``, uint32)."""
-    return np.array([seed, 0], dtype=np.uint32)
-
-
-# A draw is a few hundred flops: at XLA's default optimization its compilation takes about
-# 0.4 s on a 2-core CPU, at level 1 about 0.17 s, with the same values.
-_DRAW_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled_draw(kind, slope, shape, dtype):
-    import jax
-
-    law = kind(slope=slope, seed=0)
-    lowered = jax.jit(lambda seed: law._draw(seed, (), shape, dtype)).lower(
-        jax.ShapeDtypeStruct((2,), np.uint32))
-    try:
-        return lowered.compile(compiler_options=_DRAW_COMPILER_OPTIONS)
-    except jax.errors.JaxRuntimeError:  # a platform without that option
-        return lowered.compile()
-
-
-# A compiled draw pays for its compilation after about this many kernels (0.3 ms an eager
-# draw against 25 us a compiled one and 0.17 s to compile, on a 2-core CPU).
-COMPILED_DRAW_MIN_KERNELS = 600
-
-
-def compiled_lyapunov_draw(initializer, shape, dtype):
-    """JAX: ``reseeded(initializer, s)(shape, dtype)`` as one compiled function of ``jax_seed(s)``.
-
-    Eager JAX dispatches each op of a draw on its own; compiled (once per
-    process for each class, slope, shape and dtype: about 0.17 s on a 2-core
-    CPU), a kernel costs one call. The values are those of the eager draw.
-
-    Args:
-        initializer: the kernel's initializer.
-        shape: the kernel's shape, a tuple.
-        dtype: the kernel's dtype.
-
-    Returns:
-        A function of the seed array, or None off JAX and for an initializer
-        that is not a Lyapunov initializer (drawn eagerly).
-    """
-    if keras.backend.backend() != "jax" or not isinstance(initializer, LYAPUNOV_INITIALIZERS):
-        return None
-    return _compiled_draw(type(initializer), initializer.slope, shape, dtype)
-
-
 class CandidateDrawer:
     """Draws a candidate's kernels from its seed.
 
@@ -259,14 +208,12 @@ class CandidateDrawer:
     VarianceScaling "untruncated_normal") by standard deviation. Other seeded
     initializers are re-seeded one kernel at a time.
 
-    On JAX every kernel is re-seeded one at a time: eager JAX compiles a
-    program for each new shape, once per process, and a batched draw would
+    On JAX every kernel is re-seeded one at a time: a batched draw would
     compile the draw and QR of every stack anew (about 0.6 s on a 2-core CPU
-    for the paper's 98-layer stack). Where the caller will draw at least
-    ``COMPILED_DRAW_MIN_KERNELS`` kernels of one Lyapunov law (class, slope,
-    shape and dtype) in all, their draw is one compiled function of the seed
-    (:func:`compiled_lyapunov_draw`: about 25 us a kernel, against 0.3 ms for
-    the draw's eager ops one by one), with the values of
+    for the paper's 98-layer stack), while a Lyapunov kernel's draw is one
+    compiled function of its seed that the model's build already made
+    (:meth:`~keras_lyapunov.initializers.LyapunovOrthogonal.compiled_draw`:
+    about 25 us a kernel), with the values of
     ``reseeded(initializer, seed)(shape, dtype)``.
 
     Args:
@@ -274,11 +221,9 @@ class CandidateDrawer:
             :func:`selected_kernels` returns them.
         batched: draw groups of equal law in one call (default: on every
             backend but JAX).
-        candidates: how many candidates the caller will draw, or None (JAX:
-            which draws are worth compiling).
     """
 
-    def __init__(self, kernels, batched=None, candidates=None):
+    def __init__(self, kernels, batched=None):
         if batched is None:
             batched = keras.backend.backend() != "jax"
         self.kernels = [kernel for _, kernel, _ in kernels]
@@ -305,8 +250,10 @@ class CandidateDrawer:
                 self.singles.append((kernel, initializer))
                 continue
             self.groups.setdefault(key, []).append(kernel)
-        self.candidates = candidates
-        self._compiled_singles = None  # compiled at the first draw
+        self._compiled_singles = [  # JAX: the Lyapunov kernels' compiled draws
+            initializer.compiled_draw(tuple(kernel.shape), kernel.dtype)
+            if isinstance(initializer, LYAPUNOV_INITIALIZERS) else None
+            for kernel, initializer in self.singles]
 
     @staticmethod
     def _draw_group(key, count, seed):
@@ -348,8 +295,6 @@ class CandidateDrawer:
                              kernel_group_seed(candidate_seed, key[0] == "normal", index))
             for index, (key, kernels) in enumerate(self.groups.items())
         ]
-        if self._compiled_singles is None:
-            self._compiled_singles = self._compiled_draws()
         singles = []
         for index, ((kernel, initializer), compiled) in enumerate(
                 zip(self.singles, self._compiled_singles)):
@@ -360,15 +305,6 @@ class CandidateDrawer:
                 fresh = reseeded(initializer, seed)
                 singles.append(fresh(tuple(kernel.shape), dtype=kernel.dtype))
         return batches, singles
-
-    def _compiled_draws(self):
-        """Per single kernel: its compiled draw where enough kernels of its law are drawn, else None."""
-        laws = [(type(initializer), getattr(initializer, "slope", None), tuple(kernel.shape),
-                 kernel.dtype) for kernel, initializer in self.singles]
-        kernels_per_law = collections.Counter(laws)
-        return [compiled_lyapunov_draw(initializer, law[2], law[3])
-                if (self.candidates or 0) * kernels_per_law[law] >= COMPILED_DRAW_MIN_KERNELS
-                else None for (_, initializer), law in zip(self.singles, laws)]
 
     def values(self, candidate_seed):
         """One candidate's new kernel values, in the order of ``self.kernels``."""

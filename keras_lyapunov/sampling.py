@@ -540,7 +540,7 @@ class _Selection:
         """Scores every candidate by a norm score and leaves the best in the kernels."""
         ops, k = keras.ops, self.settings.k
         progbar = self._progbar(k)
-        candidates = KeptCandidates(CandidateDrawer(kernels, candidates=k))
+        candidates = KeptCandidates(CandidateDrawer(kernels))
         seeds, scores, statistics = [], [], []  # one entry per candidate, as it is scored
         best = None  # the best candidate so far (the first of equal minima)
         with self._originals_on_error(kernels) as backup:
@@ -583,7 +583,7 @@ class _Selection:
         budget = self._budget(fit)
         plan = _trials.halving_plan(k, budget, settings.trial_steps)
         progbar = self._progbar(sum(count for count, _ in plan), stateful=[BEST_LOSS])
-        candidates = KeptCandidates(CandidateDrawer(kernels, candidates=k))
+        candidates = KeptCandidates(CandidateDrawer(kernels))
         held = candidates.drawer.kernels
         # One entry per candidate as it is screened (lazily: k may be huge).
         seeds, scores, statistics, steps, initial = [], [], [], [], []

@@ -218,9 +218,12 @@ class _LyapunovInitializer(keras.initializers.Initializer):
 
         Returns:
             A function of a seed array (``jax_seed(s)`` for an int ``s``, or a
-            ``SeedGenerator``'s next seed) that returns what ``keras.random`` would
-            draw from that seed: the values of ``self.with_seed(s)(shape, dtype)``.
-            None off JAX.
+            ``SeedGenerator``'s next seed) that returns the kernel the law's eager
+            ``keras.random`` and ``keras.ops`` draw from that seed (within 2 ulps:
+            XLA may fuse a multiply-add). None off JAX.
+
+        Raises:
+            ValueError: a shape this law cannot draw, as the initializer's call.
 
         Example:
             >>> draw = LyapunovOrthogonal(slope=0.01).compiled_draw((10, 10))
@@ -228,11 +231,11 @@ class _LyapunovInitializer(keras.initializers.Initializer):
         """
         if keras.backend.backend() != "jax":
             return None
+        self.scale(shape)  # validates the shape before it becomes a cache key
         return _compiled_draw(type(self), self.slope, tuple(shape), _floating_dtype(dtype))
 
     def _draw_own(self, shape, dtype):
         """One kernel from this instance's seed; on JAX through :meth:`compiled_draw`."""
-        self.scale(shape)  # validates the shape, as the eager draw does first
         compiled = self.compiled_draw(shape, dtype)
         if compiled is None:
             return self._draw(self.seed, (), shape, dtype)
